@@ -1,0 +1,129 @@
+//! The one JSON document per image that the metadata store keeps and the query API serves.
+//! Extend it; never rename a field: browsers and editors' scripts read it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Uploaded, waiting for the resizer.
+    Pending,
+    /// Renditions made, waiting for tags.
+    Processing,
+    Done,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Processing => "processing",
+            Status::Done => "done",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Status::Pending,
+            "processing" => Status::Processing,
+            "done" => Status::Done,
+            "failed" => Status::Failed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageDocument {
+    pub id: String,
+    pub status: Status,
+    pub created_at: DateTime<Utc>,
+    pub original: Original,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renditions: Option<Renditions>,
+    /// ThumbHash (base64) for an instant blurred preview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Editor-facing categories derived from the tags' model output (`animal`, `animal/cat`),
+    /// best first. Filtering by tag matches these names too.
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StageError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Original {
+    pub bucket: String,
+    pub key: String,
+    pub filename: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// S3 sequencer of the notification that created it (orders overwrites of one key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Renditions {
+    pub thumb: Rendition,
+    pub preview: Rendition,
+    /// eTag of the original these were made from; a replay from the same original is a no-op.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_etag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rendition {
+    pub bucket: String,
+    pub key: String,
+    /// Filled in when served: a short-lived GET URL a browser can load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tag {
+    pub label: String,
+    pub score: f32,
+}
+
+/// A category of the editor taxonomy (`models/taxonomy.toml`): `top` or `top/sub`, with the summed
+/// probability of the model classes it groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    pub name: String,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageError {
+    pub stage: String,
+    pub reason: String,
+    pub attempts: u32,
+}

@@ -1,0 +1,14 @@
+//! Composition of the imgpipe services. One process can run any subset of them ([`Roles`]); the
+//! `up` command runs all of them over embedded backends, and each service's own command runs the
+//! same code alone, so one process and many processes behave the same.
+
+mod backends;
+pub mod dlq;
+mod pipeline;
+mod roles;
+pub mod tag;
+mod web;
+
+pub use backends::Backends;
+pub use pipeline::{Running, pipeline_subscriptions, start};
+pub use roles::Roles;

@@ -1,0 +1,105 @@
+//! The page, health and readiness endpoints, and the hand-off of S3 requests to the embedded
+//! endpoint that shares this listener.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tower::ServiceExt;
+
+use crate::backends::Backends;
+use crate::roles::Roles;
+
+const PAGE: &str = include_str!("page.html");
+
+#[derive(Clone)]
+struct WebState {
+    backends: Backends,
+    s3: Option<axum::Router>,
+    /// Queues whose depth `/metrics` reports (those this process consumes).
+    queues: Vec<String>,
+}
+
+/// Health, readiness, and (for the upload role) the page. `s3`, when given, becomes the fallback
+/// for every other path: the embedded S3 endpoint (path-style `/<bucket>/<key>`).
+pub fn router(
+    backends: &Backends,
+    roles: Roles,
+    queues: Vec<String>,
+    s3: Option<axum::Router>,
+) -> axum::Router {
+    let state = WebState {
+        backends: backends.clone(),
+        s3: s3.clone(),
+        queues,
+    };
+    let mut app = axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    if roles.upload_api {
+        app = app.route("/", get(index).head(index));
+    }
+    let app = app.with_state(state);
+    match s3 {
+        Some(s3) => app.fallback_service(s3),
+        None => app,
+    }
+}
+
+/// `GET /` is both the page and S3's ListBuckets: a signed request is S3's.
+async fn index(State(state): State<WebState>, request: Request) -> Response {
+    let signed = request.headers().contains_key(header::AUTHORIZATION)
+        || request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-Signature"));
+    match (signed, state.s3) {
+        (true, Some(s3)) => match s3.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        _ => page_response(request.headers()),
+    }
+}
+
+fn page_response(_headers: &HeaderMap) -> Response {
+    ([(header::CACHE_CONTROL, "no-cache")], Html(PAGE)).into_response()
+}
+
+/// Prometheus text format; queue depths are read at scrape time.
+async fn metrics(State(state): State<WebState>) -> Response {
+    for queue in &state.queues {
+        if let Ok(depth) = state.backends.bus.queue_depth(queue).await {
+            state.backends.metrics.set_queue_depth(queue, depth);
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.backends.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the bus and the metadata database answer.
+async fn readyz(State(state): State<WebState>) -> Response {
+    let bus = state.backends.bus.ping().await;
+    let meta = state.backends.meta.ping().await;
+    let status = if bus.is_ok() && meta.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let describe = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".to_owned());
+    let body = json!({
+        "bus": describe(bus.map_err(|e| e.to_string())),
+        "metadata": describe(meta.map_err(|e| e.to_string())),
+    });
+    (status, Json(body)).into_response()
+}

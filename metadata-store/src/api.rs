@@ -1,0 +1,127 @@
+//! The query endpoint the page and editors browse. Rendition URLs are presigned GETs made at
+//! read time, so the store's buckets stay private and any S3 works.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use imgpipe_core::document::{ImageDocument, Status};
+use imgpipe_core::meta::{Cursor, ListQuery, MetaError, MetadataStore, Page};
+use imgpipe_core::store::ObjectStore;
+use serde::Deserialize;
+use serde_json::json;
+use tracing::warn;
+
+/// How long a rendition URL in a response stays valid.
+const URL_TTL: Duration = Duration::from_secs(3600);
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+#[derive(Clone)]
+pub struct QueryState {
+    pub meta: Arc<dyn MetadataStore>,
+    pub store: Arc<dyn ObjectStore>,
+}
+
+pub fn router(state: QueryState) -> axum::Router {
+    axum::Router::new()
+        .route("/api/images", get(list))
+        .route("/api/images/{id}", get(one))
+        .route("/api/tags", get(tags))
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    limit: Option<u32>,
+    cursor: Option<String>,
+    tag: Option<String>,
+    status: Option<String>,
+}
+
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<MetaError> for ApiError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::InvalidQuery(m) => ApiError(StatusCode::BAD_REQUEST, m),
+            other => {
+                warn!(error = %other, "metadata query failed");
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "metadata store unavailable".to_owned(),
+                )
+            }
+        }
+    }
+}
+
+async fn list(
+    State(state): State<QueryState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Page>, ApiError> {
+    let status = match params.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("unknown status {s:?}: use pending, processing, done or failed"),
+            )
+        })?),
+    };
+    let query = ListQuery {
+        limit: params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
+        cursor: params
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(Cursor::decode)
+            .transpose()?,
+        tag: params.tag.filter(|t| !t.is_empty()),
+        status,
+    };
+    let mut page = state.meta.list(&query).await?;
+    for doc in &mut page.items {
+        sign_urls(state.store.as_ref(), doc).await;
+    }
+    Ok(Json(page))
+}
+
+async fn one(
+    State(state): State<QueryState>,
+    Path(id): Path<String>,
+) -> Result<Json<ImageDocument>, ApiError> {
+    let mut doc = state
+        .meta
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no image {id}")))?;
+    sign_urls(state.store.as_ref(), &mut doc).await;
+    Ok(Json(doc))
+}
+
+async fn tags(State(state): State<QueryState>) -> Result<Response, ApiError> {
+    Ok(Json(state.meta.tag_counts().await?).into_response())
+}
+
+async fn sign_urls(store: &dyn ObjectStore, doc: &mut ImageDocument) {
+    let Some(renditions) = doc.renditions.as_mut() else {
+        return;
+    };
+    for r in [&mut renditions.thumb, &mut renditions.preview] {
+        match store.presign_get(&r.bucket, &r.key, URL_TTL).await {
+            Ok(req) => r.url = Some(req.url),
+            Err(e) => warn!(error = %e, key = %r.key, "cannot sign rendition URL"),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use imgpipe_core::bus::Message;
+use imgpipe_core::meta::{MetaError, MetadataStore};
+use imgpipe_core::worker::{Handler, HandlerError};
+use tracing::debug;
+
+use crate::change::DocChange;
+use crate::reduce::{Outcome, reduce};
+
+/// Folds every pipeline message into its image's document.
+pub struct MetadataHandler {
+    store: Arc<dyn MetadataStore>,
+    originals_bucket: String,
+}
+
+impl MetadataHandler {
+    pub fn new(store: Arc<dyn MetadataStore>, originals_bucket: String) -> Self {
+        MetadataHandler {
+            store,
+            originals_bucket,
+        }
+    }
+
+    async fn apply(&self, change: &DocChange) -> Result<(), HandlerError> {
+        let not_yet = AtomicBool::new(false);
+        let fold = |current: Option<imgpipe_core::document::ImageDocument>| match reduce(
+            current.as_ref(),
+            change,
+        ) {
+            Outcome::Write(doc) => Some(*doc),
+            Outcome::Unchanged => None,
+            Outcome::NotYet => {
+                not_yet.store(true, Ordering::Relaxed);
+                None
+            }
+        };
+        let wrote = self
+            .store
+            .update(change.image_id(), &fold)
+            .await
+            .map_err(|e| match e {
+                MetaError::Unavailable(_) => HandlerError::Transient(e.to_string()),
+                _ => HandlerError::Permanent(e.to_string()),
+            })?;
+        if not_yet.load(Ordering::Relaxed) {
+            return Err(HandlerError::Transient(format!(
+                "image {} has no document yet; its upload event has not been applied",
+                change.image_id()
+            )));
+        }
+        debug!(image_id = change.image_id(), wrote, "applied");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Handler for MetadataHandler {
+    fn stage(&self) -> &'static str {
+        "metadata-store"
+    }
+
+    async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
+        let changes = DocChange::from_message(message, &self.originals_bucket).map_err(|e| {
+            HandlerError::Permanent(format!("unreadable {} message: {e}", message.topic))
+        })?;
+        for change in &changes {
+            self.apply(change).await?;
+        }
+        Ok(())
+    }
+
+    fn image_id(&self, message: &Message) -> Option<String> {
+        DocChange::from_message(message, &self.originals_bucket)
+            .ok()
+            .and_then(|changes| changes.first().map(|c| c.image_id().to_owned()))
+    }
+}

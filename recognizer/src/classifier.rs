@@ -1,0 +1,373 @@
+//! The image classifier: one ONNX Runtime session, created once at start, fed by a batcher
+//! that groups concurrent callers' images into one model run.
+
+use std::path::Path;
+use std::time::Duration;
+
+use image::DynamicImage;
+use imgpipe_core::config::{ExecutionProvider, RecognizerConfig};
+use imgpipe_core::document::{Category, ModelInfo, Tag};
+use ort::session::Session;
+use ort::value::TensorRef;
+use serde::Serialize;
+
+use crate::batcher::{BatchStats, Batcher, Model};
+use crate::error::RecognizerError;
+use crate::taxonomy::Taxonomy;
+use crate::{preprocess, provider, runtime, scores};
+
+/// What the classifier says about one image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recognition {
+    /// The top-k labels scoring at least `recognizer.min_score`, best first.
+    pub tags: Vec<Tag>,
+    /// The editor categories scoring at least `recognizer.category_min_score`, best first.
+    pub categories: Vec<Category>,
+}
+
+/// An ImageNet classifier (EfficientNet-Lite0 by default) over ONNX Runtime.
+///
+/// `Send + Sync`: share it behind an `Arc`. Decoding and preprocessing run in each caller's
+/// thread, concurrently with other callers; one thread owns the session and runs the images
+/// queued meanwhile as one batch (up to `recognizer.batch_size`, see [`crate::batcher`]). ONNX
+/// Runtime spreads each run over `intra_threads`.
+pub struct Classifier {
+    batcher: Batcher,
+    labels: Vec<String>,
+    taxonomy: Taxonomy,
+    min_score: f32,
+    category_min_score: f32,
+    model: ModelInfo,
+    provider: ExecutionProvider,
+    fallback: Option<String>,
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("model", &self.model)
+            .field("classes", &self.labels.len())
+            .field("categories", &self.taxonomy.len())
+            .field("batch_size", &self.batcher.max_images())
+            .field("execution_provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Classifier {
+    /// Loads libonnxruntime (the config's path, overridden by the `ORT_DYLIB_PATH` environment
+    /// variable), the model, its labels and the taxonomy, and creates the session on the
+    /// configured execution provider (falling back to CPU, with a warning). Relative paths are
+    /// relative to the working directory.
+    ///
+    /// A missing library, model, labels or taxonomy file gives [`RecognizerError::MissingFile`]
+    /// naming the path; any other problem with them is also a setup error
+    /// ([`RecognizerError::is_setup`]).
+    pub fn load(config: &RecognizerConfig) -> Result<Self, RecognizerError> {
+        // Every path is checked before the runtime is touched, so a bad config is reported the
+        // same way whether or not the library is already loaded in this process.
+        let library = runtime::library_path(&config.onnxruntime);
+        let taxonomy_path = Some(config.taxonomy.as_path()).filter(|p| !p.as_os_str().is_empty());
+        for (what, path) in [
+            ("ONNX Runtime library", Some(library.as_path())),
+            ("model", Some(config.model.as_path())),
+            ("labels file", Some(config.labels.as_path())),
+            ("taxonomy file", taxonomy_path),
+        ] {
+            if let Some(path) = path
+                && !path.is_file()
+            {
+                return Err(RecognizerError::MissingFile {
+                    what,
+                    path: path.to_owned(),
+                });
+            }
+        }
+        let labels = read_labels(&config.labels)?;
+        let environment = runtime::environment(&library)?;
+        let placed = provider::place(&environment, config)?;
+
+        let model_error = |reason: String| RecognizerError::Model {
+            path: config.model.clone(),
+            reason,
+        };
+        let signature = check_signature(&placed.session).map_err(model_error)?;
+        if let Some(classes) = signature.classes
+            && classes != labels.len()
+        {
+            return Err(RecognizerError::Labels {
+                path: config.labels.clone(),
+                reason: format!("{} labels for a model with {classes} classes", labels.len()),
+            });
+        }
+        let taxonomy = match taxonomy_path {
+            Some(path) => Taxonomy::load(path, &labels)?,
+            None => Taxonomy::built_in(&labels)?,
+        };
+        // A model exported with a fixed batch of 1 still works, one image per run.
+        let batch_size = if signature.fixed_batch {
+            1
+        } else {
+            config.batch_size.max(1)
+        };
+        let batcher = Batcher::start(
+            batch_size,
+            Duration::from_millis(config.batch_wait_ms),
+            run_model(placed.session, signature.input, signature.output),
+        )?;
+        tracing::info!(
+            model = %config.model.display(),
+            name = %config.model_name,
+            version = %config.model_version,
+            classes = labels.len(),
+            categories = taxonomy.len(),
+            intra_threads = config.intra_threads,
+            batch_size,
+            batch_wait_ms = config.batch_wait_ms,
+            execution_provider = placed.provider.as_str(),
+            "loaded classifier"
+        );
+        Ok(Classifier {
+            batcher,
+            labels,
+            taxonomy,
+            min_score: config.min_score,
+            category_min_score: config.category_min_score,
+            model: ModelInfo {
+                name: config.model_name.clone(),
+                version: config.model_version.clone(),
+            },
+            provider: placed.provider,
+            fallback: placed.fallback,
+        })
+    }
+
+    /// Decodes `bytes` (JPEG, PNG, WebP, ...; EXIF orientation applied), preprocesses it in this
+    /// thread and classifies it in the next batch. Blocks until the batch has run: call it from
+    /// a thread that may block. Bytes that do not decode give [`RecognizerError::Decode`]
+    /// without touching the batch.
+    pub fn recognize_bytes(
+        &self,
+        bytes: &[u8],
+        top_k: usize,
+    ) -> Result<Recognition, RecognizerError> {
+        let ticket = self.batcher.reserve();
+        let input = preprocess::tensor(&preprocess::decode(bytes)?)?;
+        let logits = ticket.run(input, 1)?;
+        self.interpret(&logits, top_k)
+    }
+
+    /// [`Classifier::recognize_bytes`] for an image already decoded.
+    pub fn recognize(
+        &self,
+        image: &DynamicImage,
+        top_k: usize,
+    ) -> Result<Recognition, RecognizerError> {
+        let ticket = self.batcher.reserve();
+        let input = preprocess::tensor(image)?;
+        let logits = ticket.run(input, 1)?;
+        self.interpret(&logits, top_k)
+    }
+
+    /// [`Classifier::recognize_bytes`] for a model input already made by
+    /// [`preprocess::tensor`] (`3 x 224 x 224` values), e.g. by a caller preparing images its
+    /// own way.
+    pub fn recognize_tensor(
+        &self,
+        input: Vec<f32>,
+        top_k: usize,
+    ) -> Result<Recognition, RecognizerError> {
+        if input.len() != preprocess::IMAGE_VALUES {
+            return Err(RecognizerError::InvalidImage(format!(
+                "a model input has {} values, not {}",
+                preprocess::IMAGE_VALUES,
+                input.len()
+            )));
+        }
+        let logits = self.batcher.reserve().run(input, 1)?;
+        self.interpret(&logits, top_k)
+    }
+
+    /// Recognitions for each image (already decoded), in the order given. The images go through
+    /// the model together, in runs of at most the batch size.
+    pub fn recognize_all(
+        &self,
+        images: &[DynamicImage],
+        top_k: usize,
+    ) -> Result<Vec<Recognition>, RecognizerError> {
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.batcher.max_images()) {
+            let ticket = self.batcher.reserve();
+            let mut input = Vec::with_capacity(chunk.len() * preprocess::IMAGE_VALUES);
+            for image in chunk {
+                input.extend(preprocess::tensor(image)?);
+            }
+            let logits = ticket.run(input, chunk.len())?;
+            let classes = self.labels.len();
+            if logits.len() != chunk.len() * classes {
+                return Err(RecognizerError::Inference(format!(
+                    "model returned {} values for {} images of {classes} classes",
+                    logits.len(),
+                    chunk.len()
+                )));
+            }
+            for row in logits.chunks_exact(classes) {
+                out.push(self.interpret(row, top_k)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Top-`top_k` tags for each image (already decoded), in the order given.
+    pub fn classify(
+        &self,
+        images: &[DynamicImage],
+        top_k: usize,
+    ) -> Result<Vec<Vec<Tag>>, RecognizerError> {
+        Ok(self
+            .recognize_all(images, top_k)?
+            .into_iter()
+            .map(|r| r.tags)
+            .collect())
+    }
+
+    /// The tags of [`Classifier::recognize_bytes`].
+    pub fn classify_bytes(&self, bytes: &[u8], top_k: usize) -> Result<Vec<Tag>, RecognizerError> {
+        Ok(self.recognize_bytes(bytes, top_k)?.tags)
+    }
+
+    /// Name and version of the model, as recorded with the tags.
+    pub fn model(&self) -> ModelInfo {
+        self.model.clone()
+    }
+
+    /// Where the model runs: the configured provider, or CPU after a fallback.
+    pub fn execution_provider(&self) -> ExecutionProvider {
+        self.provider
+    }
+
+    /// Why the configured execution provider is not the one running, if it is not.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    /// The most images one model run takes.
+    pub fn batch_size(&self) -> usize {
+        self.batcher.max_images()
+    }
+
+    /// How many model runs there were so far, and how many images they held.
+    pub fn batch_stats(&self) -> BatchStats {
+        self.batcher.stats()
+    }
+
+    /// One image's logits to its tags and categories.
+    fn interpret(&self, logits: &[f32], top_k: usize) -> Result<Recognition, RecognizerError> {
+        if logits.len() != self.labels.len() {
+            return Err(RecognizerError::Inference(format!(
+                "model returned {} values for {} classes",
+                logits.len(),
+                self.labels.len()
+            )));
+        }
+        let probabilities = scores::softmax(logits);
+        Ok(Recognition {
+            tags: scores::top_k(&probabilities, &self.labels, top_k, self.min_score),
+            categories: self
+                .taxonomy
+                .categorize(&probabilities, self.category_min_score),
+        })
+    }
+}
+
+/// The batcher's model run: `[N, 3, 224, 224]` stacked inputs to `[N, classes]` logits.
+fn run_model(mut session: Session, input: String, output: String) -> Model {
+    Box::new(move |values: &[f32], images: usize| {
+        let side = preprocess::CROP as usize;
+        let tensor = TensorRef::from_array_view(([images, 3, side, side], values))
+            .map_err(|e| e.to_string())?;
+        let outputs = session
+            .run(ort::inputs![input.as_str() => tensor])
+            .map_err(|e| e.to_string())?;
+        let logits = outputs
+            .get(&output)
+            .ok_or_else(|| format!("model produced no `{output}` output"))?;
+        let (_, values) = logits
+            .try_extract_tensor::<f32>()
+            .map_err(|e| e.to_string())?;
+        Ok(values.to_vec())
+    })
+}
+
+/// One class name per line, trimmed; line `i` names output `i`.
+fn read_labels(path: &Path) -> Result<Vec<String>, RecognizerError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RecognizerError::Labels {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let labels: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
+    if labels.is_empty() || labels.iter().any(String::is_empty) {
+        return Err(RecognizerError::Labels {
+            path: path.to_owned(),
+            reason: "empty file or blank line".to_owned(),
+        });
+    }
+    Ok(labels)
+}
+
+/// What the classifier needs to know of the model's inputs and outputs.
+struct Signature {
+    input: String,
+    output: String,
+    /// Number of classes, when the model declares it.
+    classes: Option<usize>,
+    /// The batch dimension is fixed at 1 instead of dynamic.
+    fixed_batch: bool,
+}
+
+/// The model must take one f32 image tensor `[N, 3, 224, 224]` (N dynamic, or 1) and give f32
+/// logits.
+fn check_signature(session: &Session) -> Result<Signature, String> {
+    let [input] = session.inputs() else {
+        return Err(format!(
+            "expected one input, found {}",
+            session.inputs().len()
+        ));
+    };
+    let Some(output) = session.outputs().first() else {
+        return Err("model has no outputs".to_owned());
+    };
+    let input_shape = input.dtype().tensor_shape().map(|s| s.to_vec());
+    let expected = [
+        -1,
+        3,
+        i64::from(preprocess::CROP),
+        i64::from(preprocess::CROP),
+    ];
+    let fits = input_shape.as_deref().is_some_and(|shape| {
+        shape.len() == 4
+            && (shape[0] < 0 || shape[0] == 1)
+            && shape
+                .iter()
+                .zip(expected)
+                .skip(1)
+                .all(|(&got, want)| got == want || got < 0)
+    });
+    if !fits {
+        return Err(format!(
+            "input `{}` has shape {input_shape:?}, expected [N, 3, 224, 224] with N dynamic (or 1)",
+            input.name()
+        ));
+    }
+    let classes = output
+        .dtype()
+        .tensor_shape()
+        .and_then(|s| s.last().copied())
+        .and_then(|c| usize::try_from(c).ok());
+    Ok(Signature {
+        input: input.name().to_owned(),
+        output: output.name().to_owned(),
+        classes,
+        fixed_batch: input_shape.is_some_and(|s| s[0] == 1),
+    })
+}

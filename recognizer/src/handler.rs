@@ -1,0 +1,143 @@
+//! The recognizer stage on the bus: `RenditionsReady` in, `TagsReady` out.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use imgpipe_core::bus::{Bus, Message, headers};
+use imgpipe_core::event::{RenditionsReady, SCHEMA_VERSION, TagsReady, Topic};
+use imgpipe_core::store::{ObjectStore, StoreError};
+use imgpipe_core::worker::{Handler, HandlerError};
+
+use crate::classifier::{Classifier, Recognition};
+use crate::error::RecognizerError;
+
+/// Default cap on the preview's size. Previews are ~1280 px JPEGs of a few hundred KiB; anything
+/// near this is not a preview and is refused before its body is read.
+pub const DEFAULT_MAX_PREVIEW_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Handles `RenditionsReady`: fetches the preview rendition (never the original), classifies it
+/// off the async runtime and publishes `TagsReady`.
+///
+/// Idempotent: the same preview and model give the same tags (scores are rounded), so a
+/// redelivery republishes an identical `TagsReady`, which the metadata store applies once.
+pub struct RecognizerHandler {
+    classifier: Arc<Classifier>,
+    store: Arc<dyn ObjectStore>,
+    bus: Arc<dyn Bus>,
+    top_k: usize,
+    max_preview_bytes: u64,
+}
+
+impl RecognizerHandler {
+    /// A handler publishing the `top_k` best tags per image.
+    pub fn new(
+        classifier: Arc<Classifier>,
+        store: Arc<dyn ObjectStore>,
+        bus: Arc<dyn Bus>,
+        top_k: usize,
+    ) -> Self {
+        RecognizerHandler {
+            classifier,
+            store,
+            bus,
+            top_k,
+            max_preview_bytes: DEFAULT_MAX_PREVIEW_BYTES,
+        }
+    }
+
+    /// Overrides [`DEFAULT_MAX_PREVIEW_BYTES`].
+    pub fn with_max_preview_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_preview_bytes = max_bytes;
+        self
+    }
+}
+
+#[async_trait]
+impl Handler for RecognizerHandler {
+    fn stage(&self) -> &'static str {
+        "recognizer"
+    }
+
+    async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
+        if let Some(version) = message.header(headers::SCHEMA_VERSION)
+            && version != SCHEMA_VERSION
+        {
+            return Err(HandlerError::Permanent(format!(
+                "unsupported schema version {version} (this recognizer reads {SCHEMA_VERSION})"
+            )));
+        }
+        let event: RenditionsReady = serde_json::from_slice(&message.payload).map_err(|e| {
+            HandlerError::Permanent(format!("unparseable RenditionsReady payload: {e}"))
+        })?;
+        let preview = &event.preview;
+        let bytes = self
+            .store
+            .get(&preview.bucket, &preview.key, self.max_preview_bytes)
+            .await
+            .map_err(|e| store_error(&e, &preview.bucket, &preview.key))?;
+
+        let (classifier, top_k) = (self.classifier.clone(), self.top_k);
+        let started = std::time::Instant::now();
+        // Decoding and preprocessing are CPU-bound for milliseconds, and waiting for the batch
+        // blocks: keep both off the async workers. The batch runs on the classifier's own
+        // thread, with the images of the other messages in flight.
+        let recognition =
+            tokio::task::spawn_blocking(move || classifier.recognize_bytes(&bytes, top_k))
+                .await
+                .map_err(|e| {
+                    if e.is_panic() {
+                        HandlerError::Permanent("classifier panicked".to_owned())
+                    } else {
+                        HandlerError::Transient(format!("classification cancelled: {e}"))
+                    }
+                })?
+                .map_err(|e| classify_error(&e, &preview.bucket, &preview.key))?;
+        let Recognition { tags, categories } = recognition;
+        tracing::info!(
+            image_id = %event.image_id,
+            top = tags.first().map(|t| t.label.as_str()).unwrap_or(""),
+            score = tags.first().map(|t| t.score).unwrap_or(0.0),
+            category = categories.first().map(|c| c.name.as_str()).unwrap_or(""),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "tagged image"
+        );
+
+        let ready = TagsReady {
+            image_id: event.image_id.clone(),
+            source_etag: event.source.etag.clone(),
+            tags,
+            categories,
+            model: self.classifier.model(),
+        };
+        let out = Message::json(Topic::TAGS_READY, &ready)
+            .map_err(|e| HandlerError::Permanent(format!("cannot encode TagsReady: {e}")))?
+            .follows(message)
+            .with_header(headers::IMAGE_ID, event.image_id);
+        self.bus
+            .publish(out)
+            .await
+            .map_err(|e| HandlerError::Transient(e.to_string()))
+    }
+}
+
+/// An unreachable store is worth retrying; a missing, oversized or refused preview will be the
+/// same next time (renditions are durable before `RenditionsReady` is published).
+fn store_error(error: &StoreError, bucket: &str, key: &str) -> HandlerError {
+    let reason = format!("preview {bucket}/{key}: {error}");
+    if error.is_transient() {
+        HandlerError::Transient(reason)
+    } else {
+        HandlerError::Permanent(reason)
+    }
+}
+
+/// A preview that does not decode is bad input; a broken runtime might be fixed by a restart
+/// with a corrected setup. Both are retried, and dead-lettered after the last attempt.
+fn classify_error(error: &RecognizerError, bucket: &str, key: &str) -> HandlerError {
+    let reason = format!("preview {bucket}/{key}: {error}");
+    if error.is_bad_input() {
+        HandlerError::BadInput(reason)
+    } else {
+        HandlerError::Transient(reason)
+    }
+}

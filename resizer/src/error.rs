@@ -1,0 +1,35 @@
+//! Why an image could not be rendered. Rendering is deterministic, so retrying the same bytes
+//! fails the same way: the handler treats every variant as a permanent failure.
+
+/// A render failure, worded for the person who uploaded the image.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Zero bytes.
+    #[error("empty file")]
+    Empty,
+    /// The leading bytes match no image signature.
+    #[error("not an image (unrecognised format)")]
+    NotAnImage,
+    /// A format we recognise but do not decode (e.g. AVIF, ICO), or a variant of a supported
+    /// format the decoder does not handle (e.g. an unusual colour type).
+    #[error("unsupported image: {0}")]
+    Unsupported(String),
+    /// The header declares more pixels than `max_pixels`; refused before decoding.
+    #[error(
+        "image is {width}x{height} = {pixels} pixels, over the {limit} pixel limit",
+        pixels = u64::from(*width) * u64::from(*height)
+    )]
+    TooManyPixels { width: u32, height: u32, limit: u64 },
+    /// The header declares a side longer than any format we render can hold.
+    #[error("image is wider or taller than the {limit} pixel side limit")]
+    TooWide { limit: u32 },
+    /// Decoding would need more memory than the limit allows (e.g. a 32-bit float TIFF).
+    #[error("decoding the image would need more than {limit} bytes of memory")]
+    TooMuchMemory { limit: u64 },
+    /// The data stops early or contradicts its own format.
+    #[error("corrupt or truncated image: {0}")]
+    Corrupt(String),
+    /// Resizing or encoding a rendition failed; a bug rather than a property of the input.
+    #[error("cannot produce rendition: {0}")]
+    Rendition(String),
+}

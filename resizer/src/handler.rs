@@ -1,0 +1,209 @@
+//! The resizer stage on the bus: `ObjectCreated` notification in, renditions in the object store
+//! and `RenditionsReady` out.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use imgpipe_core::bus::{Bus, Message, headers};
+use imgpipe_core::event::{
+    RenditionInfo, RenditionsReady, S3Event, S3EventRecord, SourceImage, Topic, image_id_from_key,
+};
+use imgpipe_core::store::{ObjectStore, StoreError};
+use imgpipe_core::worker::{Handler, HandlerError};
+use tracing::{debug, info};
+
+use crate::render::{Encoded, Rendered, Renderer};
+
+/// The bus handler for the resizer stage.
+pub struct ResizerHandler {
+    renderer: Arc<Renderer>,
+    store: Arc<dyn ObjectStore>,
+    bus: Arc<dyn Bus>,
+    renditions_bucket: String,
+    max_bytes: u64,
+}
+
+impl ResizerHandler {
+    /// Renditions go to `renditions_bucket`; originals over `max_bytes` are refused unread.
+    pub fn new(
+        renderer: Arc<Renderer>,
+        store: Arc<dyn ObjectStore>,
+        bus: Arc<dyn Bus>,
+        renditions_bucket: String,
+        max_bytes: u64,
+    ) -> Self {
+        ResizerHandler {
+            renderer,
+            store,
+            bus,
+            renditions_bucket,
+            max_bytes,
+        }
+    }
+
+    async fn process(
+        &self,
+        message: &Message,
+        record: &S3EventRecord,
+        key: &str,
+        image_id: &str,
+    ) -> Result<(), HandlerError> {
+        let started = Instant::now();
+        let bucket = &record.s3.bucket.name;
+        let original = self
+            .store
+            .get(bucket, key, self.max_bytes)
+            .await
+            .map_err(|e| classify_get(&e, bucket, key))?;
+        let size = record.s3.object.size.unwrap_or(original.len() as u64);
+
+        let renderer = self.renderer.clone();
+        let rendered = tokio::task::spawn_blocking(move || renderer.render(&original))
+            .await
+            .map_err(|e| {
+                if e.is_panic() {
+                    HandlerError::BadInput(format!("decoder crashed: {}", panic_text(e)))
+                } else {
+                    HandlerError::Transient(format!("render task cancelled: {e}"))
+                }
+            })?
+            .map_err(|e| HandlerError::BadInput(e.to_string()))?;
+
+        let Rendered {
+            format,
+            width,
+            height,
+            thumb,
+            preview,
+            placeholder,
+        } = rendered;
+        let thumb = self.put(image_id, "thumb.jpg", thumb).await?;
+        let preview = self.put(image_id, "preview.jpg", preview).await?;
+        let ready = RenditionsReady {
+            image_id: image_id.to_owned(),
+            source: SourceImage {
+                bucket: bucket.clone(),
+                key: key.to_owned(),
+                etag: record.s3.object.e_tag.clone(),
+                size,
+                format,
+                width,
+                height,
+            },
+            thumb,
+            preview,
+            placeholder,
+        };
+        let event = Message::json(Topic::RENDITIONS_READY, &ready)
+            .map_err(|e| HandlerError::Permanent(format!("cannot serialise event: {e}")))?
+            .follows(message)
+            .with_header(headers::IMAGE_ID, image_id);
+        self.bus
+            .publish(event)
+            .await
+            .map_err(|e| HandlerError::Transient(e.to_string()))?;
+        info!(
+            image_id,
+            width,
+            height,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "renditions ready"
+        );
+        Ok(())
+    }
+
+    /// Writes one rendition under `<image_id>/<name>`. Overwriting is harmless: renders are
+    /// deterministic, so a replay writes the same bytes.
+    async fn put(
+        &self,
+        image_id: &str,
+        name: &str,
+        rendition: Encoded,
+    ) -> Result<RenditionInfo, HandlerError> {
+        let key = format!("{image_id}/{name}");
+        let size = rendition.bytes.len() as u64;
+        self.store
+            .put(
+                &self.renditions_bucket,
+                &key,
+                Bytes::from(rendition.bytes),
+                rendition.content_type,
+            )
+            .await
+            .map_err(|e| HandlerError::Transient(format!("cannot store {key}: {e}")))?;
+        Ok(RenditionInfo {
+            bucket: self.renditions_bucket.clone(),
+            key,
+            width: rendition.width,
+            height: rendition.height,
+            content_type: rendition.content_type.to_owned(),
+            size,
+        })
+    }
+}
+
+#[async_trait]
+impl Handler for ResizerHandler {
+    fn stage(&self) -> &'static str {
+        "resizer"
+    }
+
+    async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
+        let event: S3Event = serde_json::from_slice(&message.payload)
+            .map_err(|e| HandlerError::Permanent(format!("not an S3 event notification: {e}")))?;
+        for record in event.records.iter().filter(|r| r.is_object_created()) {
+            let key = record.key();
+            // Our own renditions are named `<id>/thumb.jpg` too: rendering them would loop
+            // forever if the renditions bucket ever sends notifications.
+            if record.s3.bucket.name == self.renditions_bucket {
+                debug!(key, "skipping a rendition");
+                continue;
+            }
+            let Some(image_id) = image_id_from_key(&key) else {
+                debug!(
+                    bucket = record.s3.bucket.name,
+                    key, "skipping a non-original key"
+                );
+                continue;
+            };
+            self.process(message, record, &key, image_id).await?;
+        }
+        Ok(())
+    }
+
+    /// The object store's notifications may lack the `image-id` header, so the id comes from
+    /// the first record's key, falling back to the header.
+    fn image_id(&self, message: &Message) -> Option<String> {
+        serde_json::from_slice::<S3Event>(&message.payload)
+            .ok()
+            .and_then(|event| {
+                let key = event.records.first()?.key();
+                image_id_from_key(&key).map(str::to_owned)
+            })
+            .or_else(|| message.header(headers::IMAGE_ID).map(str::to_owned))
+    }
+}
+
+/// An original that is missing or too large is bad input (retried a bounded number of times, in
+/// case the store was not yet consistent); anything else (network, throttling, a refused request)
+/// is transient.
+fn classify_get(error: &StoreError, bucket: &str, key: &str) -> HandlerError {
+    match error {
+        StoreError::TooLarge { size, limit } => HandlerError::BadInput(format!(
+            "original {bucket}/{key} is {size} bytes, over the {limit} byte limit"
+        )),
+        e if e.is_not_found() => HandlerError::BadInput(e.to_string()),
+        e => HandlerError::Transient(format!("cannot read original {bucket}/{key}: {e}")),
+    }
+}
+
+fn panic_text(error: tokio::task::JoinError) -> String {
+    let payload = error.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic without a message".to_owned())
+}

@@ -1,0 +1,130 @@
+//! Decoding under limits. An upload is untrusted: its header is read first and the image is
+//! refused on what the header declares (pixel count, side length, buffer size), so a small file
+//! claiming 60000x60000 pixels costs microseconds instead of gigabytes.
+
+use std::io::Cursor;
+
+use image::error::LimitErrorKind;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
+
+use crate::error::RenderError;
+
+/// The longest side accepted. JPEG and WebP cannot store more, so a longer side in any header is
+/// junk or a decompression bomb rather than a photo.
+pub(crate) const MAX_SIDE: u32 = 65_535;
+
+/// Bytes per pixel of the widest layout we accept at full `max_pixels` (16-bit RGBA); 32-bit
+/// float images are refused above a quarter of the pixel limit, which is fine for photos.
+const MAX_BYTES_PER_PIXEL: u64 = 8;
+
+/// Room for decoder state (Huffman tables, PNG row buffers, ICC and EXIF blocks).
+const DECODER_HEADROOM: u64 = 64 * 1024 * 1024;
+
+/// What the header may declare before any pixel is decoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecodeLimits {
+    max_pixels: u64,
+    max_alloc: u64,
+}
+
+/// A decoded image, still as stored: the orientation is reported, not applied.
+pub(crate) struct Decoded {
+    pub image: DynamicImage,
+    pub format: ImageFormat,
+    pub orientation: Orientation,
+}
+
+impl DecodeLimits {
+    pub fn new(max_pixels: u64) -> Self {
+        DecodeLimits {
+            max_pixels,
+            max_alloc: max_pixels
+                .saturating_mul(MAX_BYTES_PER_PIXEL)
+                .saturating_add(DECODER_HEADROOM),
+        }
+    }
+
+    fn image_limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(MAX_SIDE);
+        limits.max_image_height = Some(MAX_SIDE);
+        limits.max_alloc = Some(self.max_alloc);
+        limits
+    }
+}
+
+/// Sniffs the format from the content (the file name and declared type are the uploader's
+/// claims), checks the header against `limits`, then decodes.
+pub(crate) fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, RenderError> {
+    if bytes.is_empty() {
+        return Err(RenderError::Empty);
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| RenderError::Corrupt(e.to_string()))?;
+    let format = reader.format().ok_or(RenderError::NotAnImage)?;
+    reader.limits(limits.image_limits());
+
+    // Building the decoder parses only the header (up to the first pixel data).
+    let mut decoder = reader.into_decoder().map_err(|e| classify(e, limits))?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(RenderError::Corrupt(format!(
+            "header declares {width}x{height} pixels"
+        )));
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(RenderError::TooManyPixels {
+            width,
+            height,
+            limit: limits.max_pixels,
+        });
+    }
+    if decoder.total_bytes() > limits.max_alloc {
+        return Err(RenderError::TooMuchMemory {
+            limit: limits.max_alloc,
+        });
+    }
+    if format == ImageFormat::Jpeg && !imgpipe_core::jpeg::is_complete(bytes) {
+        return Err(RenderError::Corrupt(
+            "the JPEG data ends before its end-of-image marker".to_owned(),
+        ));
+    }
+    // A damaged EXIF block should not cost the uploader the picture: show it as stored.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, limits))?;
+    Ok(Decoded {
+        image,
+        format,
+        orientation,
+    })
+}
+
+/// The name published in `SourceImage::format`: lowercase, `jpeg` rather than `jpg`.
+pub(crate) fn format_name(format: ImageFormat) -> String {
+    match format {
+        ImageFormat::Jpeg => "jpeg".to_owned(),
+        ImageFormat::Png => "png".to_owned(),
+        ImageFormat::WebP => "webp".to_owned(),
+        ImageFormat::Gif => "gif".to_owned(),
+        ImageFormat::Tiff => "tiff".to_owned(),
+        ImageFormat::Bmp => "bmp".to_owned(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+fn classify(error: ImageError, limits: &DecodeLimits) -> RenderError {
+    match error {
+        ImageError::Limits(e) => match e.kind() {
+            LimitErrorKind::DimensionError => RenderError::TooWide { limit: MAX_SIDE },
+            LimitErrorKind::InsufficientMemory => RenderError::TooMuchMemory {
+                limit: limits.max_alloc,
+            },
+            _ => RenderError::Unsupported(e.to_string()),
+        },
+        ImageError::Unsupported(e) => RenderError::Unsupported(e.to_string()),
+        // Truncated input surfaces as an I/O error (unexpected end of file) from some decoders.
+        other => RenderError::Corrupt(other.to_string()),
+    }
+}

@@ -1,0 +1,147 @@
+//! Inputs an uploader controls: forged headers, truncation, non-images. Each must end in a clear
+//! error, quickly, and never a panic.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use imgpipe_resizer::RenderError;
+use support::{photo, renderer};
+
+/// Rendering a forged header must not attempt the decode it declares.
+const HEADER_ONLY: Duration = Duration::from_millis(500);
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A real PNG whose IHDR now declares `width`x`height`, with a valid chunk CRC.
+fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    let mut png = photo("chelsea.png");
+    assert_eq!(&png[12..16], b"IHDR", "IHDR is the first chunk");
+    png[16..20].copy_from_slice(&width.to_be_bytes());
+    png[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
+}
+
+/// A real JPEG whose frame header (SOFn) now declares `width`x`height`.
+fn jpeg_declaring(width: u16, height: u16) -> Vec<u8> {
+    let mut jpeg = photo("china.jpg");
+    let mut at = 2; // after SOI
+    loop {
+        assert_eq!(jpeg[at], 0xFF, "marker expected at {at}");
+        let marker = jpeg[at + 1];
+        let length = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        let is_sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_sof {
+            // FF Cn, length (2), precision (1), height (2), width (2)
+            jpeg[at + 5..at + 7].copy_from_slice(&height.to_be_bytes());
+            jpeg[at + 7..at + 9].copy_from_slice(&width.to_be_bytes());
+            return jpeg;
+        }
+        assert_ne!(marker, 0xDA, "reached the scan without a frame header");
+        at += 2 + length;
+    }
+}
+
+fn expect_error(bytes: &[u8]) -> (RenderError, Duration) {
+    let started = Instant::now();
+    let result = renderer().render(bytes);
+    let elapsed = started.elapsed();
+    match result {
+        Ok(rendered) => panic!(
+            "rendered {}x{} instead of failing",
+            rendered.width, rendered.height
+        ),
+        Err(e) => (e, elapsed),
+    }
+}
+
+#[test]
+fn png_declaring_60000_squared_is_refused_from_the_header() {
+    let (error, elapsed) = expect_error(&png_declaring(60_000, 60_000));
+    assert_eq!(
+        error.to_string(),
+        "image is 60000x60000 = 3600000000 pixels, over the 100000000 pixel limit"
+    );
+    assert!(matches!(error, RenderError::TooManyPixels { .. }));
+    assert!(elapsed < HEADER_ONLY, "took {elapsed:?}: did it decode?");
+}
+
+#[test]
+fn jpeg_declaring_60000_squared_is_refused_from_the_header() {
+    let (error, elapsed) = expect_error(&jpeg_declaring(60_000, 60_000));
+    assert_eq!(
+        error.to_string(),
+        "image is 60000x60000 = 3600000000 pixels, over the 100000000 pixel limit"
+    );
+    assert!(elapsed < HEADER_ONLY, "took {elapsed:?}: did it decode?");
+}
+
+#[test]
+fn png_with_a_side_beyond_any_format_is_refused() {
+    let (error, elapsed) = expect_error(&png_declaring(1_000_000, 1));
+    assert!(
+        error.to_string().contains("65535 pixel side limit"),
+        "{error}"
+    );
+    assert!(elapsed < HEADER_ONLY, "took {elapsed:?}");
+}
+
+#[test]
+fn truncated_jpeg_is_an_error() {
+    let jpeg = photo("china.jpg");
+    let (error, _) = expect_error(&jpeg[..jpeg.len() / 2]);
+    assert!(
+        error.to_string().starts_with("corrupt or truncated image"),
+        "{error}"
+    );
+}
+
+#[test]
+fn truncated_png_is_an_error() {
+    let png = photo("coffee.png");
+    let (error, _) = expect_error(&png[..png.len() / 2]);
+    assert!(
+        error.to_string().starts_with("corrupt or truncated image"),
+        "{error}"
+    );
+}
+
+#[test]
+fn empty_file_is_an_error() {
+    let (error, _) = expect_error(b"");
+    assert_eq!(error.to_string(), "empty file");
+}
+
+#[test]
+fn text_named_jpg_is_not_an_image() {
+    let (error, _) = expect_error(b"hello");
+    assert_eq!(error.to_string(), "not an image (unrecognised format)");
+}
+
+#[test]
+fn header_alone_is_an_error() {
+    let jpeg = photo("china.jpg");
+    // Three bytes are the shortest that still read as a JPEG signature.
+    for cut in [3, 20, 200, 2000] {
+        let (error, _) = expect_error(&jpeg[..cut]);
+        assert!(
+            matches!(error, RenderError::Corrupt(_)),
+            "cut at {cut}: {error}"
+        );
+    }
+}

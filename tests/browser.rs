@@ -1,0 +1,44 @@
+//! The page in a real browser: headless Chromium (Debian) driven by Playwright picks a cat photo,
+//! uploads it through the presigned URL, and sees its thumbnail and a cat tag appear.
+
+mod common;
+
+use std::process::Command;
+
+use common::{repo_root, spawn, test_config};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_uploads_a_cat_and_shows_its_thumbnail_and_tag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let running = spawn(test_config(dir.path())).await;
+    let root = repo_root();
+    let photo = root.join("tests/photos/chelsea.jpg");
+    assert!(
+        photo.exists(),
+        "{} missing: run `bash scripts/setup.sh`",
+        photo.display()
+    );
+    let screenshot = root.join("target/browser-upload.png");
+    let base = running.base_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(root.join("tests/browser/upload.mjs"))
+            .arg(&base)
+            .arg(&photo)
+            .arg("tabby,tiger cat,Egyptian cat")
+            .arg(&screenshot)
+            .output()
+            .expect("node runs (installed by scripts/setup.sh)")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "browser test failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("report JSON");
+    assert_eq!(report["thumb_width"], 256, "{report}");
+    running.stop().await.expect("stop");
+}

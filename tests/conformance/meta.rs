@@ -1,0 +1,286 @@
+//! What every metadata backend guarantees: atomic read-modify-write per document (no lost
+//! updates under concurrency), no write when the change says so, newest-first keyset pages that
+//! neither skip nor repeat, filters by tag (a label or a category name) and status, and tag
+//! counts.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use imgpipe_core::document::{Category, ImageDocument, Original, Status, Tag};
+use imgpipe_core::meta::{Cursor, ListQuery, MetadataStore};
+
+fn doc(id: &str, minute: u32, status: Status, tags: &[&str]) -> ImageDocument {
+    ImageDocument {
+        id: id.to_owned(),
+        status,
+        created_at: Utc
+            .with_ymd_and_hms(2026, 1, 1, 12, minute, 0)
+            .single()
+            .expect("time"),
+        original: Original {
+            bucket: "originals".into(),
+            key: format!("{id}/photo.jpg"),
+            filename: "photo.jpg".into(),
+            content_type: Some("image/jpeg".into()),
+            size: 1000,
+            etag: Some("e".into()),
+            sequencer: None,
+            format: None,
+            width: None,
+            height: None,
+        },
+        renditions: None,
+        placeholder: None,
+        tags: tags
+            .iter()
+            .map(|l| Tag {
+                label: (*l).to_owned(),
+                score: 0.5,
+            })
+            .collect(),
+        categories: Vec::new(),
+        model: None,
+        error: None,
+    }
+}
+
+async fn put(store: &dyn MetadataStore, d: ImageDocument) {
+    let id = d.id.clone();
+    assert!(
+        store
+            .update(&id, &move |_| Some(d.clone()))
+            .await
+            .expect("update"),
+        "written"
+    );
+}
+
+pub async fn suite(store: Arc<dyn MetadataStore>) {
+    store.ping().await.expect("ping");
+    let prefix = uuid::Uuid::now_v7().simple().to_string();
+    let id = |n: u32| format!("{prefix}-{n:02}");
+
+    // Create, read back, and a change that declines to write.
+    assert!(store.get(&id(0)).await.expect("get").is_none());
+    put(store.as_ref(), doc(&id(0), 0, Status::Pending, &[])).await;
+    let stored = store.get(&id(0)).await.expect("get").expect("exists");
+    assert_eq!(stored, doc(&id(0), 0, Status::Pending, &[]));
+    assert!(
+        !store.update(&id(0), &|_| None).await.expect("update"),
+        "no write"
+    );
+
+    // Concurrent read-modify-writes of one document lose nothing.
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let (store, target) = (store.clone(), id(0));
+        tasks.push(tokio::spawn(async move {
+            let change = move |current: Option<ImageDocument>| {
+                let mut d = current.expect("exists");
+                d.tags.push(Tag {
+                    label: format!("t{n}"),
+                    score: 0.1,
+                });
+                Some(d)
+            };
+            store.update(&target, &change).await.expect("update")
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.expect("task"));
+    }
+    assert_eq!(
+        store
+            .get(&id(0))
+            .await
+            .expect("get")
+            .expect("doc")
+            .tags
+            .len(),
+        16
+    );
+
+    // Newest first, keyset pages, filters.
+    for n in 1..=9 {
+        let (status, tags): (Status, &[&str]) = if n % 3 == 0 {
+            (Status::Failed, &[])
+        } else {
+            (Status::Done, &["cat", "animal"])
+        };
+        put(store.as_ref(), doc(&id(n), n, status, tags)).await;
+    }
+    let mut walked = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = store
+            .list(&ListQuery {
+                limit: 4,
+                cursor: cursor.clone(),
+                tag: None,
+                status: None,
+            })
+            .await
+            .expect("list");
+        walked.extend(
+            page.items
+                .iter()
+                .map(|d| d.id.clone())
+                .filter(|i| i.starts_with(&prefix)),
+        );
+        match page.next_cursor {
+            Some(c) => cursor = Some(Cursor::decode(&c).expect("cursor")),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..=9).rev().map(id).collect();
+    assert_eq!(walked, expected, "newest first, every document once");
+
+    let failed = store
+        .list(&ListQuery {
+            limit: 50,
+            status: Some(Status::Failed),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    let failed: Vec<String> = failed
+        .items
+        .into_iter()
+        .map(|d| d.id)
+        .filter(|i| i.starts_with(&prefix))
+        .collect();
+    assert_eq!(failed, vec![id(9), id(6), id(3)]);
+    let cats = store
+        .list(&ListQuery {
+            limit: 50,
+            tag: Some("cat".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        cats.items
+            .iter()
+            .filter(|d| d.id.starts_with(&prefix))
+            .count(),
+        6
+    );
+    assert!(
+        cats.items
+            .iter()
+            .all(|d| d.tags.iter().any(|t| t.label == "cat"))
+    );
+    let both = ListQuery {
+        limit: 50,
+        tag: Some("cat".into()),
+        status: Some(Status::Failed),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list(&both)
+            .await
+            .expect("list")
+            .items
+            .iter()
+            .filter(|d| d.id.starts_with(&prefix))
+            .count(),
+        0
+    );
+
+    // Tags follow the document: replacing a document's tags updates the counts.
+    let counts = store.tag_counts().await.expect("counts");
+    let count = |label: &str| {
+        counts
+            .iter()
+            .find(|c| c.label == label)
+            .map_or(0, |c| c.count)
+    };
+    assert!(count("cat") >= 6 && count("animal") >= 6);
+    put(store.as_ref(), doc(&id(1), 1, Status::Done, &["dog"])).await;
+    let after = store.tag_counts().await.expect("counts");
+    let count_after = |label: &str| {
+        after
+            .iter()
+            .find(|c| c.label == label)
+            .map_or(0, |c| c.count)
+    };
+    assert_eq!(count_after("cat"), count("cat") - 1);
+    assert!(count_after("dog") >= 1);
+
+    assert!(
+        Cursor::decode("not a cursor!").is_err(),
+        "malformed cursors are refused"
+    );
+
+    categories_are_found_by_the_tag_filter(store.as_ref(), &prefix).await;
+}
+
+/// The tag filter matches a category name as well as a label, so `tag=animal` finds cats and
+/// dogs; categories follow the document; tag counts stay counts of labels.
+async fn categories_are_found_by_the_tag_filter(store: &dyn MetadataStore, prefix: &str) {
+    // Names unique to this run, so other runs' documents in a shared database do not count.
+    let (animal, cat, dog) = (
+        format!("animal-{prefix}"),
+        format!("animal-{prefix}/cat"),
+        format!("animal-{prefix}/dog"),
+    );
+    let with_categories = |n: u32, label: &str, names: &[&str]| {
+        let mut d = doc(&format!("{prefix}-c{n}"), 30 + n, Status::Done, &[label]);
+        d.categories = names
+            .iter()
+            .map(|name| Category {
+                name: (*name).to_owned(),
+                score: 0.9,
+            })
+            .collect();
+        d
+    };
+    put(store, with_categories(1, "tabby", &[&animal, &cat])).await;
+    put(store, with_categories(2, "beagle", &[&animal, &dog])).await;
+    put(store, with_categories(3, "espresso", &[])).await;
+    let found = |tag: String| async move {
+        let page = store
+            .list(&ListQuery {
+                limit: 50,
+                tag: Some(tag),
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        let mut ids: Vec<String> = page
+            .items
+            .into_iter()
+            .map(|d| d.id)
+            .filter(|i| i.starts_with(prefix))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let c = |n: u32| format!("{prefix}-c{n}");
+    assert_eq!(found(animal.clone()).await, [c(1), c(2)]);
+    assert_eq!(found(cat.clone()).await, [c(1)]);
+    assert_eq!(found(dog.clone()).await, [c(2)]);
+    assert_eq!(
+        found("beagle".to_owned()).await,
+        [c(2)],
+        "labels still match"
+    );
+    let stored = store.get(&c(1)).await.expect("get").expect("doc");
+    assert_eq!(
+        stored,
+        with_categories(1, "tabby", &[&animal, &cat]),
+        "kept whole"
+    );
+
+    // Re-tagged as a dog: the category index follows the document.
+    put(store, with_categories(1, "beagle", &[&animal, &dog])).await;
+    assert!(found(cat.clone()).await.is_empty());
+    assert_eq!(found(dog).await, [c(1), c(2)]);
+
+    let counts = store.tag_counts().await.expect("counts");
+    assert!(
+        counts.iter().all(|t| !t.label.starts_with(&animal)),
+        "tag counts are of labels, not categories"
+    );
+}

@@ -1,0 +1,216 @@
+//! The metadata conformance suite against a real PostgreSQL (127.0.0.1:5432, database `test`, or
+//! `IMGPIPE_TEST_POSTGRES_URL`), plus what only a shared server can show: connecting twice to one
+//! schema is harmless, and what one pool wrote another reads. Each test works in a fresh schema
+//! and drops it afterwards, whether it passed or not.
+
+mod common;
+#[path = "conformance/meta.rs"]
+mod meta;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use imgpipe_core::config::{Config, MetadataConfig};
+use imgpipe_core::document::{ImageDocument, Original, Status, Tag};
+use imgpipe_core::meta::{ListQuery, MetaError, MetadataStore, PostgresMetadataStore};
+
+/// A config naming a schema no other test (or run) uses.
+fn fresh_config() -> MetadataConfig {
+    common::engines::fresh_postgres()
+}
+
+/// Runs `body` with a fresh schema and drops the schema after it, even when `body` panics (it runs
+/// as its own task, so a panic comes back as a value), then re-raises the panic.
+async fn in_fresh_schema<F, Fut>(body: F)
+where
+    F: FnOnce(MetadataConfig) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let config = fresh_config();
+    let outcome = tokio::spawn(body(config.clone())).await;
+    PostgresMetadataStore::drop_schema(&config)
+        .await
+        .expect("drop the test schema");
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+fn sample(id: &str, labels: &[&str]) -> ImageDocument {
+    ImageDocument {
+        id: id.to_owned(),
+        status: Status::Done,
+        // Sub-millisecond precision: the store must keep the document exact.
+        created_at: Utc
+            .timestamp_opt(1_767_268_800, 123_456_789)
+            .single()
+            .expect("time"),
+        original: Original {
+            bucket: "originals".into(),
+            key: format!("{id}/cat.jpg"),
+            filename: "cat.jpg".into(),
+            content_type: Some("image/jpeg".into()),
+            size: 2048,
+            etag: Some("etag-1".into()),
+            sequencer: Some("0055AED6DCD90281E5".into()),
+            format: Some("jpeg".into()),
+            width: Some(640),
+            height: Some(480),
+        },
+        renditions: None,
+        placeholder: Some("1QcSHQRnh493V4dIh4eXh1h4kJUI".into()),
+        tags: labels
+            .iter()
+            .map(|l| Tag {
+                label: (*l).to_owned(),
+                score: 0.75,
+            })
+            .collect(),
+        categories: Vec::new(),
+        model: None,
+        error: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_metadata_conforms() {
+    in_fresh_schema(|config| async move {
+        let store = PostgresMetadataStore::connect(&config)
+            .await
+            .expect("connect");
+        meta::suite(Arc::new(store) as Arc<dyn MetadataStore>).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_again_to_a_schema_is_harmless() {
+    in_fresh_schema(|config| async move {
+        // Two processes starting together on a new schema: both create and migrate it.
+        let (first, second) = tokio::join!(
+            PostgresMetadataStore::connect(&config),
+            PostgresMetadataStore::connect(&config)
+        );
+        let (first, second) = (first.expect("first"), second.expect("second"));
+        let doc = sample("again", &["cat"]);
+        let written = doc.clone();
+        assert!(
+            first
+                .update("again", &move |_| Some(written.clone()))
+                .await
+                .expect("write")
+        );
+        first.close().await;
+        second.close().await;
+
+        // A restart: migrations run again and leave the data alone.
+        let third = PostgresMetadataStore::connect(&config)
+            .await
+            .expect("third");
+        assert_eq!(third.get("again").await.expect("get"), Some(doc));
+        third.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_pool_reads_what_one_wrote() {
+    in_fresh_schema(|config| async move {
+        let writer = PostgresMetadataStore::connect(&config)
+            .await
+            .expect("writer");
+        let doc = sample("durable", &["cat", "whiskers"]);
+        let written = doc.clone();
+        assert!(
+            writer
+                .update("durable", &move |_| Some(written.clone()))
+                .await
+                .expect("write")
+        );
+        writer.close().await;
+
+        // A separate pool opened as the binary opens it: through the config, not the type.
+        let reader = imgpipe_core::meta::open(&Config {
+            metadata: config.clone(),
+            ..Config::default()
+        })
+        .await
+        .expect("reader");
+        assert_eq!(reader.get("durable").await.expect("get"), Some(doc));
+        let page = reader
+            .list(&ListQuery {
+                limit: 10,
+                tag: Some("whiskers".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            page.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            vec!["durable"]
+        );
+        let counts = reader.tag_counts().await.expect("counts");
+        assert_eq!(counts.len(), 2);
+        assert!(counts.iter().all(|c| c.count == 1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_and_says_why() {
+    let config = MetadataConfig {
+        // Nothing listens on port 1: the connection is refused at once.
+        url: "postgres://postgres@127.0.0.1:1/test".to_owned(),
+        ..fresh_config()
+    };
+    let started = std::time::Instant::now();
+    match PostgresMetadataStore::connect(&config).await {
+        Err(MetaError::Unavailable(why)) => assert!(why.contains("refused"), "{why}"),
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("connected to a closed port"),
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "fails fast"
+    );
+}
+
+#[tokio::test]
+async fn unusable_schema_names_are_refused() {
+    let config = MetadataConfig {
+        schema: "imgpipe\"; DROP TABLE images; --".to_owned(),
+        ..fresh_config()
+    };
+    assert!(matches!(
+        PostgresMetadataStore::connect(&config).await,
+        Err(MetaError::InvalidQuery(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_postgres_cannot_hold_fail_for_good() {
+    in_fresh_schema(|config| async move {
+        let store = PostgresMetadataStore::connect(&config)
+            .await
+            .expect("connect");
+        // JSONB cannot hold U+0000; retrying would fail forever, so it must not be Unavailable.
+        let mut doc = sample("nul", &[]);
+        doc.original.filename = "cat\u{0}.jpg".into();
+        let write = store.update("nul", &move |_| Some(doc.clone())).await;
+        assert!(matches!(write, Err(MetaError::Corrupt(_))), "{write:?}");
+        assert_eq!(store.get("nul").await.expect("get"), None);
+        let list = store
+            .list(&ListQuery {
+                limit: 10,
+                tag: Some("c\u{0}t".into()),
+                ..Default::default()
+            })
+            .await;
+        assert!(matches!(list, Err(MetaError::InvalidQuery(_))), "{list:?}");
+        let get = store.get("a\u{0}b").await;
+        assert!(matches!(get, Err(MetaError::InvalidQuery(_))), "{get:?}");
+        store.close().await;
+    })
+    .await;
+}

@@ -1,0 +1,104 @@
+//! Restart safety: the real `imgpipe up` process is killed with SIGKILL in the middle of a batch
+//! and started again on the same data directory. Every image must reach a terminal state, each
+//! in exactly one document.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, photo, repo_root};
+
+/// Starts the binary on a free port and returns it with the base URL it printed.
+fn start(data_dir: &Path) -> (Child, String) {
+    let root = repo_root();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .current_dir(&root)
+        .env("IMGPIPE_RETRY__BASE_DELAY_MS", "50")
+        .env("IMGPIPE_LOG__FILTER", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("imgpipe binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("imgpipe printed its address")
+            .expect("utf-8");
+        if let Some(url) = line.strip_prefix("imgpipe is up: open ") {
+            break url.trim_end_matches('/').to_owned();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_batch_every_image_finishes_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut first, base) = start(dir.path());
+    let client = Client::new(&base);
+
+    let files = [
+        "china.jpg",
+        "flower.jpg",
+        "chelsea.jpg",
+        "coffee.jpg",
+        "rocket.jpg",
+        "hopper.jpg",
+    ];
+    let mut ids = Vec::new();
+    for round in 0..4 {
+        for name in files {
+            ids.push(
+                client
+                    .upload(&format!("{round}-{name}"), "image/jpeg", photo(name))
+                    .await
+                    .image_id,
+            );
+        }
+    }
+    let (_, page) = client.get_json("/api/images?status=done&limit=200").await;
+    let done_before_kill = page["items"].as_array().map_or(0, Vec::len);
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    assert!(
+        done_before_kill < ids.len(),
+        "the kill came after the batch finished: nothing was tested"
+    );
+
+    let (mut second, base) = start(dir.path());
+    let client = Client::new(&base);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    for id in &ids {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let doc = client.wait_terminal(id, left).await;
+        assert_eq!(doc["status"], "done", "{doc}");
+        assert_eq!(doc["tags"].as_array().map(Vec::len), Some(5), "{doc}");
+    }
+    let (_, page) = client.get_json("/api/images?limit=200").await;
+    let mut listed: Vec<String> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|d| d["id"].as_str().map(str::to_owned))
+        .collect();
+    listed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "exactly one document per uploaded image");
+    second.kill().expect("stop");
+    let _ = second.wait();
+    eprintln!(
+        "killed with {done_before_kill}/{} done; all {} finished after restart",
+        ids.len(),
+        ids.len()
+    );
+}

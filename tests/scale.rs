@@ -1,0 +1,380 @@
+//! Scale mode end to end: every service its own OS process (two resizers and two recognizers
+//! competing on their queues) on the real RabbitMQ and PostgreSQL of this machine, the embedded
+//! S3 endpoint as its own process publishing to RabbitMQ. 200 real photos go in; a resizer is
+//! killed with SIGKILL and every broker connection is cut while they are processed; still every
+//! photo ends `done`, exactly once, and nothing is left in any queue. A corrupt upload lands in the
+//! dead-letter queue after bounded retries, shows as failed, and can be replayed.
+
+mod common;
+#[path = "scale/services.rs"]
+mod services;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::engines::{Vhost, fresh_postgres, rabbitmqctl};
+use common::{Client, Ticket, repo_root};
+use imgpipe_core::bus::{Bus, RabbitBus};
+use imgpipe_core::config::BusConfig;
+use imgpipe_core::meta::PostgresMetadataStore;
+use serde_json::Value;
+use services::Service;
+
+const PHOTOS: usize = 200;
+/// Photos uploaded after the broker connections were cut, so the object store's publisher must
+/// have reconnected for them to arrive.
+const LATE: usize = 20;
+const MAX_ATTEMPTS: u32 = 3;
+const START: Duration = Duration::from_secs(60);
+const DEADLINE: Duration = Duration::from_secs(300);
+const PREFIX: &str = "imgpipe";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_processes_on_rabbitmq_and_postgres_lose_nothing() {
+    let vhost = Vhost::create();
+    let pg = fresh_postgres();
+    let bus = BusConfig {
+        prefix: PREFIX.to_owned(),
+        ..vhost.config()
+    };
+    let env = vec![
+        ("IMGPIPE_BUS__KIND".to_owned(), "rabbitmq".to_owned()),
+        ("IMGPIPE_BUS__URL".to_owned(), bus.url.clone()),
+        ("IMGPIPE_BUS__PREFIX".to_owned(), PREFIX.to_owned()),
+        ("IMGPIPE_BUS__PREFETCH".to_owned(), "4".to_owned()),
+        ("IMGPIPE_METADATA__KIND".to_owned(), "postgres".to_owned()),
+        ("IMGPIPE_METADATA__URL".to_owned(), pg.url.clone()),
+        ("IMGPIPE_METADATA__SCHEMA".to_owned(), pg.schema.clone()),
+        (
+            "IMGPIPE_RETRY__MAX_ATTEMPTS".to_owned(),
+            MAX_ATTEMPTS.to_string(),
+        ),
+        ("IMGPIPE_RETRY__BASE_DELAY_MS".to_owned(), "200".to_owned()),
+        ("IMGPIPE_RETRY__MAX_DELAY_MS".to_owned(), "1000".to_owned()),
+        (
+            "IMGPIPE_RECOGNIZER__INTRA_THREADS".to_owned(),
+            "1".to_owned(),
+        ),
+        model_path("MODEL", "efficientnet-lite0.onnx"),
+        model_path("LABELS", "efficientnet-lite0.labels.txt"),
+        model_path("ONNXRUNTIME", "libonnxruntime.so"),
+    ];
+    // Runs as its own task so that a failure still reaches the clean-up below.
+    let outcome = tokio::spawn(scenario(env, bus, vhost.name.clone())).await;
+    PostgresMetadataStore::drop_schema(&pg)
+        .await
+        .expect("drop the test schema");
+    drop(vhost);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+fn model_path(key: &str, file: &str) -> (String, String) {
+    let path = repo_root().join("models").join(file);
+    assert!(
+        path.exists(),
+        "{}: missing; run `bash scripts/setup.sh` first",
+        path.display()
+    );
+    (
+        format!("IMGPIPE_RECOGNIZER__{key}"),
+        path.display().to_string(),
+    )
+}
+
+struct Pipeline {
+    store: Service,
+    meta: Service,
+    api: Service,
+    resizers: Vec<Service>,
+    recognizers: Vec<Service>,
+}
+
+impl Pipeline {
+    async fn start(mut env: Vec<(String, String)>, dir: &Path) -> Self {
+        let store = services::start("object-store", "object-store", &env, dir, START).await;
+        env.push(("IMGPIPE_OBJECT_STORE__KIND".to_owned(), "s3".to_owned()));
+        env.push((
+            "IMGPIPE_OBJECT_STORE__ENDPOINT".to_owned(),
+            store.base_url.clone(),
+        ));
+        let meta = services::start("metadata-store", "metadata-store", &env, dir, START).await;
+        let api = services::start("upload-api", "upload-api", &env, dir, START).await;
+        let mut resizers = Vec::new();
+        let mut recognizers = Vec::new();
+        for n in 1..=2 {
+            resizers
+                .push(services::start(&format!("resizer-{n}"), "resizer", &env, dir, START).await);
+            recognizers.push(
+                services::start(&format!("recognizer-{n}"), "recognizer", &env, dir, START).await,
+            );
+        }
+        Pipeline {
+            store,
+            meta,
+            api,
+            resizers,
+            recognizers,
+        }
+    }
+
+    fn all_mut(&mut self) -> impl Iterator<Item = &mut Service> {
+        [&mut self.store, &mut self.meta, &mut self.api]
+            .into_iter()
+            .chain(self.resizers.iter_mut())
+            .chain(self.recognizers.iter_mut())
+    }
+
+    fn logs(&mut self) -> String {
+        self.all_mut()
+            .map(|s| {
+                let log = s.log_text();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!("--- {} ---\n{}", s.name, tail.join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The real photos of tests/photos, cycled to `n` uploads with distinct names.
+fn photo_set(n: usize) -> Vec<(String, &'static str, Vec<u8>)> {
+    let dir = repo_root().join("tests/photos");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `bash scripts/setup.sh`", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("jpg" | "png")))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "expected the real test photos in {dir:?}"
+    );
+    (0..n)
+        .map(|i| {
+            let path = &files[i % files.len()];
+            let content_type = match path.extension().and_then(|e| e.to_str()) {
+                Some("png") => "image/png",
+                _ => "image/jpeg",
+            };
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("photo");
+            let bytes = std::fs::read(path).expect("photo readable");
+            (format!("{i:03}-{name}"), content_type, bytes)
+        })
+        .collect()
+}
+
+/// Uploads `photos` through the API and presigned PUTs, eight at a time.
+async fn upload_all(base: &str, photos: Vec<(String, &'static str, Vec<u8>)>) -> Vec<Ticket> {
+    let mut lanes: Vec<Vec<_>> = (0..8).map(|_| Vec::new()).collect();
+    for (i, photo) in photos.into_iter().enumerate() {
+        lanes[i % 8].push(photo);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in lanes {
+        let client = Client::new(base);
+        tasks.spawn(async move {
+            let mut tickets = Vec::new();
+            for (name, content_type, bytes) in lane {
+                tickets.push(client.upload(&name, content_type, bytes).await);
+            }
+            tickets
+        });
+    }
+    let mut tickets = Vec::new();
+    while let Some(lane) = tasks.join_next().await {
+        tickets.extend(lane.expect("upload lane"));
+    }
+    tickets
+}
+
+/// Every document the query API lists, by id, following the keyset cursor.
+async fn all_documents(client: &Client) -> BTreeMap<String, Value> {
+    let mut docs = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/images?limit=100&cursor={c}"),
+            None => "/api/images?limit=100".to_owned(),
+        };
+        let (status, page) = client.get_json(&path).await;
+        assert_eq!(status, 200, "{page}");
+        for item in page["items"].as_array().into_iter().flatten() {
+            let id = item["id"].as_str().expect("id").to_owned();
+            assert!(
+                docs.insert(id.clone(), item.clone()).is_none(),
+                "{id} listed twice"
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return docs,
+        }
+    }
+}
+
+fn count(docs: &BTreeMap<String, Value>, status: &str) -> usize {
+    docs.values().filter(|d| d["status"] == status).count()
+}
+
+async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pipeline = Pipeline::start(env, dir.path()).await;
+    let api = Client::new(&pipeline.api.base_url);
+    let query = Client::new(&pipeline.meta.base_url);
+
+    let mut photos = photo_set(PHOTOS);
+    let late = photos.split_off(PHOTOS - LATE);
+    let mut tickets = upload_all(&pipeline.api.base_url, photos).await;
+
+    // Fault injection while the photos are being processed.
+    let deadline = Instant::now() + DEADLINE;
+    let mut killed_at = None;
+    let mut cut_at = None;
+    while cut_at.is_none() {
+        let done = count(&all_documents(&query).await, "done");
+        if killed_at.is_none() && done >= 20 {
+            pipeline.resizers[0].kill();
+            killed_at = Some(done);
+        }
+        if killed_at.is_some() && done >= 60 {
+            rabbitmqctl(&["close_all_connections", "--vhost", &vhost, "scale test"]);
+            cut_at = Some(done);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stuck at {done} done:\n{}",
+            pipeline.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (killed_at, cut_at) = (killed_at.unwrap_or(0), cut_at.unwrap_or(0));
+    assert!(
+        cut_at < PHOTOS - LATE,
+        "the faults must hit a running batch (cut at {cut_at} done)"
+    );
+
+    // After the cut: these reach the pipeline only if the object store reconnected.
+    tickets.extend(upload_all(&pipeline.api.base_url, late).await);
+    let corrupt = api
+        .upload(
+            "notes.jpg",
+            "image/jpeg",
+            b"these are meeting notes, not a JPEG".to_vec(),
+        )
+        .await;
+
+    let docs = loop {
+        let docs = all_documents(&query).await;
+        let settled = count(&docs, "done") == PHOTOS
+            && docs
+                .get(&corrupt.image_id)
+                .is_some_and(|d| d["status"] == "failed");
+        if settled {
+            break docs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {PHOTOS} done within {DEADLINE:?} (resizer killed at {killed_at}, \
+             connections cut at {cut_at}):\n{}",
+            count(&docs, "done"),
+            pipeline.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    // Exactly one document per upload: nothing lost, nothing duplicated.
+    let uploaded: BTreeSet<String> = tickets
+        .iter()
+        .chain([&corrupt])
+        .map(|t| t.image_id.clone())
+        .collect();
+    assert_eq!(uploaded.len(), PHOTOS + 1);
+    assert_eq!(docs.keys().cloned().collect::<BTreeSet<_>>(), uploaded);
+    for ticket in &tickets {
+        let doc = &docs[&ticket.image_id];
+        assert_eq!(doc["status"], "done", "{doc}");
+        assert!(
+            doc["renditions"]["thumb"]["width"].as_u64() > Some(0),
+            "{doc}"
+        );
+        assert!(!common::labels(doc).is_empty(), "{doc}");
+        assert_eq!(doc["model"]["name"], "efficientnet-lite0", "{doc}");
+    }
+
+    // The poison message: retried, then dead-lettered, the image failed with its reason.
+    let failed = &docs[&corrupt.image_id];
+    assert_eq!(failed["error"]["stage"], "resizer", "{failed}");
+    assert_eq!(failed["error"]["attempts"], MAX_ATTEMPTS, "{failed}");
+    assert!(
+        failed["error"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    let (_, listed) = query.get_json("/api/images?status=failed").await;
+    let listed: Vec<&str> = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    assert_eq!(listed, [corrupt.image_id.as_str()]);
+
+    // Broker loss was survived by reconnecting, not by restarting: every process not killed
+    // is still the same process, and both recognizers took a share of the work.
+    let mut survivors = Vec::new();
+    for service in pipeline.all_mut() {
+        if service.name != "resizer-1" {
+            survivors.push((service.name.clone(), service.is_running()));
+        }
+    }
+    assert!(
+        survivors.iter().all(|(_, running)| *running),
+        "{survivors:?}"
+    );
+    for recognizer in &pipeline.recognizers {
+        let ok = recognizer
+            .metric(
+                "imgpipe_messages_total",
+                &["stage=\"recognizer\"", "outcome=\"ok\""],
+            )
+            .await;
+        assert!(ok > 0.0, "{} handled nothing", recognizer.name);
+    }
+
+    // Nothing left behind in the queues but the one dead letter.
+    let inspect = RabbitBus::connect(&bus).await.expect("connect");
+    wait_drained(&inspect, deadline).await;
+    let dead = inspect
+        .dead_letters("resizer", 10)
+        .await
+        .expect("dead letters");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].attempts, MAX_ATTEMPTS);
+    for queue in ["recognizer", "metadata-store"] {
+        assert!(
+            inspect
+                .dead_letters(queue, 10)
+                .await
+                .expect("dead letters")
+                .is_empty()
+        );
+    }
+}
+
+async fn wait_drained(bus: &RabbitBus, deadline: Instant) {
+    loop {
+        let mut depth = 0;
+        for queue in ["resizer", "recognizer", "metadata-store"] {
+            depth += bus.queue_depth(queue).await.expect("queue depth");
+        }
+        if depth == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{depth} messages left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
