@@ -7,6 +7,7 @@
 mod bus;
 mod common;
 
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
