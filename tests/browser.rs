@@ -1,5 +1,6 @@
 //! The page in a real browser: headless Chromium (Debian) driven by Playwright picks a cat photo,
-//! uploads it through the presigned URL, and sees its thumbnail and a cat tag appear.
+//! uploads it through the presigned URL, and sees its thumbnail and a cat tag appear; then uploads
+//! a scanned page, finds it by a word of its text in the search box, and filters by a category.
 
 mod common;
 
@@ -18,6 +19,7 @@ async fn page_uploads_a_cat_and_shows_its_thumbnail_and_tag() {
         "{} missing: run `bash scripts/setup.sh`",
         photo.display()
     );
+    let text_photo = root.join("tests/photos/page.png");
     let screenshot = root.join("target/browser-upload.png");
     let base = running.base_url.clone();
     let output = tokio::task::spawn_blocking(move || {
@@ -27,6 +29,8 @@ async fn page_uploads_a_cat_and_shows_its_thumbnail_and_tag() {
             .arg(&photo)
             .arg("tabby,tiger cat,Egyptian cat")
             .arg(&screenshot)
+            .arg(&text_photo)
+            .arg("histogram")
             .output()
             .expect("node runs (installed by scripts/setup.sh)")
     })
@@ -40,5 +44,22 @@ async fn page_uploads_a_cat_and_shows_its_thumbnail_and_tag() {
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("report JSON");
     assert_eq!(report["thumb_width"], 256, "{report}");
+    assert_eq!(
+        report["search"]["names"],
+        serde_json::json!(["page.png"]),
+        "the search box finds the page by its text: {report}"
+    );
+    assert!(
+        report["search"]["text"][0]
+            .as_str()
+            .is_some_and(|t| t.to_lowercase().contains("histogram")),
+        "the card shows the text: {report}"
+    );
+    assert_eq!(report["category"], "animal", "{report}");
+    assert_eq!(
+        report["category_names"],
+        serde_json::json!(["chelsea.jpg"]),
+        "a category chip filters: {report}"
+    );
     running.stop().await.expect("stop");
 }

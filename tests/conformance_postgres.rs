@@ -68,6 +68,7 @@ fn sample(id: &str, labels: &[&str]) -> ImageDocument {
             })
             .collect(),
         categories: Vec::new(),
+        text: Vec::new(),
         model: None,
         error: None,
     }

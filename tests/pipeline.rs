@@ -521,3 +521,67 @@ async fn upload_requests_are_rate_limited_per_client() {
     assert_eq!(client.get_json("/api/images").await.0, 200);
     running.stop().await.expect("clean stop");
 }
+
+/// The text in a picture is read (OCR of the preview), kept on the document and searchable with
+/// `?q=`, together with tags, categories and file names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_in_pictures_is_found_by_search() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let running = spawn(test_config(dir.path())).await;
+    let client = Client::new(&running.base_url);
+
+    let page = client
+        .upload("scan 0142.png", "image/png", photo("page.png"))
+        .await;
+    let cat = client
+        .upload("chelsea.jpg", "image/jpeg", photo("chelsea.jpg"))
+        .await;
+    let doc = client.wait_terminal(&page.image_id, DEADLINE).await;
+    assert_eq!(doc["status"], "done", "{doc}");
+    let text: Vec<String> = doc["text"]
+        .as_array()
+        .expect("text lines")
+        .iter()
+        .map(|l| l["text"].as_str().expect("line").to_lowercase())
+        .collect();
+    assert!(
+        text.iter().any(|l| l.contains("segmentation")),
+        "the page's text is read: {text:?}"
+    );
+    let cat_doc = client.wait_terminal(&cat.image_id, DEADLINE).await;
+    assert_eq!(cat_doc["status"], "done", "{cat_doc}");
+
+    let search = |q: &'static str| {
+        let client = &client;
+        async move {
+            let (status, body) = client.get_json(&format!("/api/images?q={q}")).await;
+            assert_eq!(status, 200, "q={q}: {body}");
+            body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|d| d["id"].as_str().expect("id").to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let (page_id, cat_id) = (page.image_id.clone(), cat.image_id.clone());
+    assert_eq!(
+        search("segmentation").await,
+        [page_id.as_str()],
+        "a word of its text"
+    );
+    assert_eq!(
+        search("Histogram%20SEGMENTATION").await,
+        [page_id.as_str()],
+        "every word, any case"
+    );
+    assert_eq!(search("0142").await, [page_id.as_str()], "the file name");
+    assert_eq!(search("animal").await, [cat_id.as_str()], "a category");
+    assert!(search("segmentation%20animal").await.is_empty());
+    let (status, _) = client
+        .get_json("/api/images?q=a%20b%20c%20d%20e%20f%20g%20h%20i")
+        .await;
+    assert_eq!(status, 400, "too many words");
+
+    running.stop().await.expect("clean stop");
+}

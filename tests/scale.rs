@@ -59,6 +59,8 @@ async fn separate_processes_on_rabbitmq_and_postgres_lose_nothing() {
         model_path("MODEL", "efficientnet-lite0.onnx"),
         model_path("LABELS", "efficientnet-lite0.labels.txt"),
         model_path("ONNXRUNTIME", "libonnxruntime.so"),
+        model_path("OCR_DET_MODEL", "ocr/PP-OCRv6_det_small.onnx"),
+        model_path("OCR_REC_MODEL", "ocr/PP-OCRv6_rec_small.onnx"),
     ];
     // Runs as its own task so that a failure still reaches the clean-up below.
     let outcome = tokio::spawn(scenario(env, bus, vhost.name.clone())).await;

@@ -53,10 +53,29 @@ pub struct ImageDocument {
     /// best first. Filtering by tag matches these names too.
     #[serde(default)]
     pub categories: Vec<Category>,
+    /// Lines of text read in the picture (OCR of the preview), in reading order.
+    #[serde(default)]
+    pub text: Vec<TextLine>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StageError>,
+}
+
+impl ImageDocument {
+    /// What a search (`GET /api/images?q=`) looks through, lowercased: the file name, the tag
+    /// labels, the category names (`animal/cat` also as `animal` and `cat`) and the text read in
+    /// the picture. Both metadata backends index exactly this.
+    pub fn search_text(&self) -> String {
+        let mut parts: Vec<&str> = vec![self.original.filename.as_str()];
+        parts.extend(self.tags.iter().map(|t| t.label.as_str()));
+        for category in &self.categories {
+            parts.push(category.name.as_str());
+            parts.extend(category.name.split('/'));
+        }
+        parts.extend(self.text.iter().map(|l| l.text.as_str()));
+        parts.join("\n").to_lowercase()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +132,25 @@ pub struct Tag {
 pub struct Category {
     pub name: String,
     pub score: f32,
+}
+
+/// One line of text read from a picture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextLine {
+    pub text: String,
+    /// Mean probability of the line's characters, 0..1.
+    pub score: f32,
+    /// Where the line is, in pixels of the image that was read (the preview).
+    pub bbox: BBox,
+}
+
+/// An axis-aligned box in pixels, `(x, y)` its top-left corner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BBox {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

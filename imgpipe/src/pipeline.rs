@@ -9,7 +9,7 @@ use imgpipe_core::config::{Config, ObjectStoreKind};
 use imgpipe_core::event::Topic;
 use imgpipe_core::worker::{self, Handler};
 use imgpipe_object_store::EmbeddedS3Config;
-use imgpipe_recognizer::{Classifier, RecognizerHandler};
+use imgpipe_recognizer::{Classifier, Ocr, RecognizerHandler};
 use imgpipe_resizer::{Renderer, ResizerHandler};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -94,13 +94,16 @@ pub async fn start(config: Config, listener: TcpListener, roles: Roles) -> anyho
 
     // Load the model before accepting uploads: a missing model is a set-up error, not a
     // per-image failure.
-    let classifier = if roles.recognizer {
+    let recognizer = if roles.recognizer {
         let rc = config.recognizer.clone();
-        Some(Arc::new(
-            tokio::task::spawn_blocking(move || Classifier::load(&rc))
-                .await?
-                .context("cannot start the recognizer")?,
-        ))
+        let (classifier, ocr) = tokio::task::spawn_blocking(move || {
+            let classifier = Classifier::load(&rc).context("cannot start the recognizer")?;
+            let ocr = Ocr::from_config(&rc)
+                .context("cannot start OCR (set recognizer.ocr = false to run without it)")?;
+            anyhow::Ok((classifier, ocr))
+        })
+        .await??;
+        Some((Arc::new(classifier), ocr.map(Arc::new)))
     } else {
         None
     };
@@ -234,13 +237,14 @@ pub async fn start(config: Config, listener: TcpListener, roles: Roles) -> anyho
             config.resizer.concurrency,
         );
     }
-    if let Some(classifier) = classifier {
+    if let Some((classifier, ocr)) = recognizer {
         let handler = RecognizerHandler::new(
             classifier,
             backends.store.clone(),
             backends.bus.clone(),
             config.recognizer.top_k,
-        );
+        )
+        .with_ocr(ocr);
         spawn_worker(
             recognizer_subscription(),
             Arc::new(handler),

@@ -40,7 +40,11 @@ pub fn router(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
     if roles.upload_api {
-        app = app.route("/", get(index).head(index));
+        // Browsers ask for it unprompted; without this route the request would reach the S3
+        // endpoint as an unsigned bucket read and be logged there as an error.
+        app = app
+            .route("/", get(index).head(index))
+            .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }));
     }
     let app = app.with_state(state);
     match s3 {

@@ -41,6 +41,7 @@ struct ListParams {
     cursor: Option<String>,
     tag: Option<String>,
     status: Option<String>,
+    q: Option<String>,
 }
 
 struct ApiError(StatusCode, String);
@@ -89,6 +90,7 @@ async fn list(
             .transpose()?,
         tag: params.tag.filter(|t| !t.is_empty()),
         status,
+        q: params.q.filter(|q| !q.trim().is_empty()),
     };
     let mut page = state.meta.list(&query).await?;
     for doc in &mut page.items {

@@ -54,6 +54,7 @@ pub fn reduce(current: Option<&ImageDocument>, change: &DocChange) -> Outcome {
             let mut doc = doc.clone();
             doc.tags = e.tags.clone();
             doc.categories = e.categories.clone();
+            doc.text = e.text.clone();
             doc.model = Some(e.model.clone());
             doc.status = Status::Done;
             doc.error = None;
@@ -111,6 +112,7 @@ fn uploaded(upload: &Upload) -> ImageDocument {
         placeholder: None,
         tags: Vec::new(),
         categories: Vec::new(),
+        text: Vec::new(),
         model: None,
         error: None,
     }
@@ -137,7 +139,7 @@ fn rendition(info: &imgpipe_core::event::RenditionInfo) -> Rendition {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use imgpipe_core::document::{Category, ModelInfo, Tag};
+    use imgpipe_core::document::{BBox, Category, ModelInfo, Tag, TextLine};
     use imgpipe_core::event::TagsReady;
 
     use super::*;
@@ -177,6 +179,16 @@ mod tests {
                     score: 0.91,
                 },
             ],
+            text: vec![TextLine {
+                text: "TABBY CAT FOOD".to_owned(),
+                score: 0.93,
+                bbox: BBox {
+                    x: 10,
+                    y: 20,
+                    width: 200,
+                    height: 30,
+                },
+            }],
             model: ModelInfo {
                 name: "efficientnet-lite0".to_owned(),
                 version: "1".to_owned(),
@@ -188,6 +200,7 @@ mod tests {
         };
         assert_eq!(doc.status, Status::Done);
         assert_eq!(doc.categories, ready.categories);
+        assert_eq!(doc.text, ready.text);
         assert_eq!(reduce(Some(&doc), &change), Outcome::Unchanged);
     }
 

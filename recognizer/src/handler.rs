@@ -10,18 +10,22 @@ use imgpipe_core::worker::{Handler, HandlerError};
 
 use crate::classifier::{Classifier, Recognition};
 use crate::error::RecognizerError;
+use crate::ocr::{Ocr, TextLine};
+use crate::preprocess;
 
 /// Default cap on the preview's size. Previews are ~1280 px JPEGs of a few hundred KiB; anything
 /// near this is not a preview and is refused before its body is read.
 pub const DEFAULT_MAX_PREVIEW_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Handles `RenditionsReady`: fetches the preview rendition (never the original), classifies it
-/// off the async runtime and publishes `TagsReady`.
+/// Handles `RenditionsReady`: fetches the preview rendition (never the original), decodes it
+/// once, classifies it and (with OCR on) reads its text, off the async runtime, and publishes
+/// `TagsReady`.
 ///
 /// Idempotent: the same preview and model give the same tags (scores are rounded), so a
 /// redelivery republishes an identical `TagsReady`, which the metadata store applies once.
 pub struct RecognizerHandler {
     classifier: Arc<Classifier>,
+    ocr: Option<Arc<Ocr>>,
     store: Arc<dyn ObjectStore>,
     bus: Arc<dyn Bus>,
     top_k: usize,
@@ -38,11 +42,18 @@ impl RecognizerHandler {
     ) -> Self {
         RecognizerHandler {
             classifier,
+            ocr: None,
             store,
             bus,
             top_k,
             max_preview_bytes: DEFAULT_MAX_PREVIEW_BYTES,
         }
+    }
+
+    /// Also reads the text in each preview with `ocr` (when `Some`).
+    pub fn with_ocr(mut self, ocr: Option<Arc<Ocr>>) -> Self {
+        self.ocr = ocr;
+        self
     }
 
     /// Overrides [`DEFAULT_MAX_PREVIEW_BYTES`].
@@ -76,28 +87,33 @@ impl Handler for RecognizerHandler {
             .await
             .map_err(|e| store_error(&e, &preview.bucket, &preview.key))?;
 
-        let (classifier, top_k) = (self.classifier.clone(), self.top_k);
+        let (classifier, ocr, top_k) = (self.classifier.clone(), self.ocr.clone(), self.top_k);
+        let image_id = event.image_id.clone();
         let started = std::time::Instant::now();
-        // Decoding and preprocessing are CPU-bound for milliseconds, and waiting for the batch
-        // blocks: keep both off the async workers. The batch runs on the classifier's own
+        // Decoding, preprocessing and OCR are CPU-bound for milliseconds, and waiting for the
+        // batch blocks: keep them off the async workers. The batch runs on the classifier's own
         // thread, with the images of the other messages in flight.
-        let recognition =
-            tokio::task::spawn_blocking(move || classifier.recognize_bytes(&bytes, top_k))
-                .await
-                .map_err(|e| {
-                    if e.is_panic() {
-                        HandlerError::Permanent("classifier panicked".to_owned())
-                    } else {
-                        HandlerError::Transient(format!("classification cancelled: {e}"))
-                    }
-                })?
-                .map_err(|e| classify_error(&e, &preview.bucket, &preview.key))?;
+        let (recognition, text) = tokio::task::spawn_blocking(move || {
+            let image = preprocess::decode(&bytes)?;
+            let recognition = classifier.recognize(&image, top_k)?;
+            Ok::<_, RecognizerError>((recognition, read_text(ocr.as_deref(), &image, &image_id)))
+        })
+        .await
+        .map_err(|e| {
+            if e.is_panic() {
+                HandlerError::Permanent("classifier panicked".to_owned())
+            } else {
+                HandlerError::Transient(format!("classification cancelled: {e}"))
+            }
+        })?
+        .map_err(|e| classify_error(&e, &preview.bucket, &preview.key))?;
         let Recognition { tags, categories } = recognition;
         tracing::info!(
             image_id = %event.image_id,
             top = tags.first().map(|t| t.label.as_str()).unwrap_or(""),
             score = tags.first().map(|t| t.score).unwrap_or(0.0),
             category = categories.first().map(|c| c.name.as_str()).unwrap_or(""),
+            text_lines = text.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "tagged image"
         );
@@ -107,6 +123,7 @@ impl Handler for RecognizerHandler {
             source_etag: event.source.etag.clone(),
             tags,
             categories,
+            text,
             model: self.classifier.model(),
         };
         let out = Message::json(Topic::TAGS_READY, &ready)
@@ -117,6 +134,21 @@ impl Handler for RecognizerHandler {
             .publish(out)
             .await
             .map_err(|e| HandlerError::Transient(e.to_string()))
+    }
+}
+
+/// The text in the picture, or none: the tags are worth publishing even when OCR fails (its
+/// models run separately from the classifier), so a failure is logged, not retried.
+fn read_text(ocr: Option<&Ocr>, image: &image::DynamicImage, image_id: &str) -> Vec<TextLine> {
+    let Some(ocr) = ocr else {
+        return Vec::new();
+    };
+    match ocr.read(image) {
+        Ok(lines) => lines,
+        Err(error) => {
+            tracing::warn!(%image_id, %error, "OCR failed; publishing the tags without text");
+            Vec::new()
+        }
     }
 }
 

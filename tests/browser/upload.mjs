@@ -1,9 +1,12 @@
 // Drives the imgpipe page in Debian's headless Chromium: choose a photo in the file picker, let
-// the page upload it through its presigned URL, and wait for the thumbnail and its tags.
+// the page upload it through its presigned URL, and wait for the thumbnail and its tags. With
+// TEXT_PHOTO and WORD, also upload a picture with printed text, type WORD in the search box and
+// expect that picture alone, then click the first photo's first category chip and expect it alone.
 // Usage: node tests/browser/upload.mjs BASE_URL PHOTO EXPECTED_LABEL[,LABEL...] [SCREENSHOT]
+//        [TEXT_PHOTO WORD]
 import { chromium } from "playwright-core";
 
-const [base, photo, expected, screenshot] = process.argv.slice(2);
+const [base, photo, expected, screenshot, textPhoto, word] = process.argv.slice(2);
 if (!base || !photo || !expected) {
   console.error("usage: upload.mjs BASE_URL PHOTO LABELS [SCREENSHOT]");
   process.exit(2);
@@ -31,7 +34,23 @@ try {
   const tags = await card.first().locator(".tag").allTextContents();
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   const found = tags.some((t) => labels.includes(t));
-  console.log(JSON.stringify({ thumb_width: width, tags, errors }));
+  const report = { thumb_width: width, tags, errors };
+  if (textPhoto) {
+    await page.setInputFiles("#files", textPhoto);
+    await page.locator('article.card[data-status="done"]').nth(1).waitFor({ timeout: 60_000 });
+    await page.fill("#search", word);
+    const names = () => page.locator("article.card .name").allTextContents();
+    await page.waitForFunction(() => document.querySelectorAll("article.card").length === 1, null, { timeout: 10_000 });
+    report.search = { word, names: await names(), text: await page.locator("article.card .text").allTextContents() };
+    await page.fill("#search", "");
+    await page.waitForFunction(() => document.querySelectorAll("article.card").length === 2, null, { timeout: 10_000 });
+    const chip = page.locator(`article.card:has-text("${photo.split("/").pop()}") .tag.category`).first();
+    report.category = await chip.textContent();
+    await chip.click();
+    await page.waitForFunction(() => document.querySelectorAll("article.card").length === 1, null, { timeout: 10_000 });
+    report.category_names = await names();
+  }
+  console.log(JSON.stringify(report));
   if (!found) throw new Error(`none of ${labels} in tags ${tags}`);
   if (errors.length) throw new Error(`page errors: ${errors}`);
 } finally {

@@ -34,6 +34,8 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.recognizer.model = root.join("models/efficientnet-lite0.onnx");
     config.recognizer.labels = root.join("models/efficientnet-lite0.labels.txt");
     config.recognizer.onnxruntime = root.join("models/libonnxruntime.so");
+    config.recognizer.ocr_det_model = root.join("models/ocr/PP-OCRv6_det_small.onnx");
+    config.recognizer.ocr_rec_model = root.join("models/ocr/PP-OCRv6_rec_small.onnx");
     config.retry.base_delay_ms = 50;
     config.retry.max_delay_ms = 500;
     config.retry.max_attempts = 3;

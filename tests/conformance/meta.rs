@@ -1,12 +1,12 @@
 //! What every metadata backend guarantees: atomic read-modify-write per document (no lost
 //! updates under concurrency), no write when the change says so, newest-first keyset pages that
-//! neither skip nor repeat, filters by tag (a label or a category name) and status, and tag
-//! counts.
+//! neither skip nor repeat, filters by tag (a label or a category name) and status, word search
+//! (`q`) over file name, tags, categories and text, and tag counts.
 
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use imgpipe_core::document::{Category, ImageDocument, Original, Status, Tag};
+use imgpipe_core::document::{BBox, Category, ImageDocument, Original, Status, Tag, TextLine};
 use imgpipe_core::meta::{Cursor, ListQuery, MetadataStore};
 
 fn doc(id: &str, minute: u32, status: Status, tags: &[&str]) -> ImageDocument {
@@ -39,6 +39,7 @@ fn doc(id: &str, minute: u32, status: Status, tags: &[&str]) -> ImageDocument {
             })
             .collect(),
         categories: Vec::new(),
+        text: Vec::new(),
         model: None,
         error: None,
     }
@@ -118,6 +119,7 @@ pub async fn suite(store: Arc<dyn MetadataStore>) {
                 cursor: cursor.clone(),
                 tag: None,
                 status: None,
+                q: None,
             })
             .await
             .expect("list");
@@ -214,6 +216,139 @@ pub async fn suite(store: Arc<dyn MetadataStore>) {
     );
 
     categories_are_found_by_the_tag_filter(store.as_ref(), &prefix).await;
+    words_are_searched(store.as_ref(), &prefix).await;
+}
+
+fn line(text: &str) -> TextLine {
+    TextLine {
+        text: text.to_owned(),
+        score: 0.9,
+        bbox: BBox {
+            x: 0,
+            y: 0,
+            width: 100,
+            height: 20,
+        },
+    }
+}
+
+/// `q` finds documents whose file name, tags, categories or text contain every word, in any
+/// case; `%` and `_` are literal; results are newest first, page like any list, combine with the
+/// other filters and follow the document when it changes.
+async fn words_are_searched(store: &dyn MetadataStore, prefix: &str) {
+    // A word unique to this run, in every document, so a shared database's others never match.
+    let run = format!("zq{prefix}");
+    let id = |n: u32| format!("{prefix}-s{n}");
+    let mut scanned = doc(&id(1), 40, Status::Done, &["tabby"]);
+    scanned.text = vec![
+        line("Region-based SEGMENTATION"),
+        line(&format!("ref {run}")),
+    ];
+    let mut coffee = doc(&id(2), 41, Status::Done, &["espresso"]);
+    coffee.original.filename = format!("{run}-morning.jpg");
+    let mut sale = doc(&id(3), 42, Status::Failed, &[]);
+    sale.categories = vec![Category {
+        name: format!("shop/{run}"),
+        score: 0.8,
+    }];
+    sale.text = vec![line("Everything 50%_off")];
+    for d in [&scanned, &coffee, &sale] {
+        put(store, d.clone()).await;
+    }
+    let search = |q: String, status: Option<Status>| async move {
+        let page = store
+            .list(&ListQuery {
+                limit: 50,
+                q: Some(q),
+                status,
+                ..Default::default()
+            })
+            .await
+            .expect("search");
+        page.items.into_iter().map(|d| d.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        search(run.clone(), None).await,
+        [id(3), id(2), id(1)],
+        "newest first"
+    );
+    assert_eq!(
+        search(format!("segmentation {}", run.to_uppercase()), None).await,
+        [id(1)],
+        "text, any case, every word"
+    );
+    assert_eq!(
+        search(format!("{run} espresso"), None).await,
+        [id(2)],
+        "tags"
+    );
+    assert_eq!(
+        search(format!("{run} morning"), None).await,
+        [id(2)],
+        "file name"
+    );
+    assert_eq!(
+        search(format!("shop {run}"), None).await,
+        [id(3)],
+        "categories"
+    );
+    assert_eq!(search(format!("{run} 0%_"), None).await, [id(3)]);
+    assert!(
+        search(format!("{run} 5_%"), None).await.is_empty(),
+        "% and _ are literal"
+    );
+    assert_eq!(
+        search(run.clone(), Some(Status::Done)).await,
+        [id(2), id(1)],
+        "combines with status"
+    );
+
+    let first = store
+        .list(&ListQuery {
+            limit: 2,
+            q: Some(run.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("search");
+    let rest = store
+        .list(&ListQuery {
+            limit: 2,
+            q: Some(run.clone()),
+            cursor: Some(
+                Cursor::decode(first.next_cursor.as_deref().expect("more")).expect("cursor"),
+            ),
+            ..Default::default()
+        })
+        .await
+        .expect("search");
+    let ids: Vec<String> = first
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(ids, [id(3), id(2), id(1)], "pages");
+    assert!(rest.next_cursor.is_none());
+
+    scanned.text.clear();
+    put(store, scanned).await;
+    assert!(
+        search(format!("segmentation {run}"), None).await.is_empty(),
+        "the index follows the document"
+    );
+    let too_many = ["a"; imgpipe_core::meta::MAX_TERMS + 1].join(" ");
+    assert!(
+        store
+            .list(&ListQuery {
+                limit: 5,
+                q: Some(too_many),
+                ..Default::default()
+            })
+            .await
+            .is_err(),
+        "an unbounded query is refused"
+    );
 }
 
 /// The tag filter matches a category name as well as a label, so `tag=animal` finds cats and

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::document::{Category, ModelInfo, Tag};
+use crate::document::{Category, ModelInfo, Tag, TextLine};
 
 /// The original object a stage worked from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +51,10 @@ pub struct TagsReady {
     /// Editor categories (taxonomy) of the image, best first; absent from older recognizers.
     #[serde(default)]
     pub categories: Vec<Category>,
+    /// Text read in the picture, in reading order; absent from older recognizers and when OCR
+    /// is off.
+    #[serde(default)]
+    pub text: Vec<TextLine>,
     pub model: ModelInfo,
 }
 

@@ -4,6 +4,7 @@
 mod cursor;
 mod open;
 mod postgres;
+mod search;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use crate::document::{ImageDocument, Status};
 pub use cursor::Cursor;
 pub use open::open;
 pub use postgres::PostgresMetadataStore;
+pub use search::{MAX_TERM_CHARS, MAX_TERMS, like_patterns};
 pub use sqlite::SqliteMetadataStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,9 @@ pub struct ListQuery {
     pub cursor: Option<Cursor>,
     pub tag: Option<String>,
     pub status: Option<Status>,
+    /// Words that must all occur in the file name, tags, categories or text read in the
+    /// picture (see [`like_patterns`]).
+    pub q: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -12,7 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use self::errors::{on_read, on_write};
-use super::{Change, Cursor, ListQuery, MetaError, MetadataStore, Page, TagCount};
+use super::{Change, Cursor, ListQuery, MetaError, MetadataStore, Page, TagCount, like_patterns};
 use crate::config::MetadataConfig;
 use crate::document::ImageDocument;
 
@@ -39,6 +39,7 @@ impl PostgresMetadataStore {
         // report only that it timed out.
         let mut conn = PgConnection::connect_with(&options).await?;
         migrate::run(&mut conn, &config.schema).await?;
+        backfill_search(&mut conn).await?;
         conn.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
@@ -72,6 +73,35 @@ fn connect_options(config: &MetadataConfig) -> Result<PgConnectOptions, MetaErro
         .parse()
         .map_err(|e| MetaError::Unavailable(format!("invalid metadata.url: {e}")))?;
     Ok(options.options([("search_path", schema)]))
+}
+
+/// Indexes documents written before search existed (migration 3), a page at a time.
+async fn backfill_search(conn: &mut PgConnection) -> Result<(), MetaError> {
+    let mut indexed = 0usize;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, doc::text AS doc FROM images WHERE search IS NULL ORDER BY id LIMIT 500",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let doc = parse(row.try_get("doc")?)?;
+            sqlx::query("UPDATE images SET search = $2 WHERE id = $1")
+                .bind(id)
+                .bind(doc.search_text())
+                .execute(&mut *conn)
+                .await?;
+        }
+        indexed += rows.len();
+    }
+    if indexed > 0 {
+        tracing::info!(documents = indexed, "indexed older documents for search");
+    }
+    Ok(())
 }
 
 fn parse(doc: &str) -> Result<ImageDocument, MetaError> {
@@ -114,16 +144,18 @@ impl MetadataStore for PostgresMetadataStore {
         };
         let json = serde_json::to_string(&next).map_err(|e| MetaError::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO images (id, created_at, created_ms, status, doc) \
-             VALUES ($1, $2::timestamptz, $3, $4, $5::jsonb) \
+            "INSERT INTO images (id, created_at, created_ms, status, doc, search) \
+             VALUES ($1, $2::timestamptz, $3, $4, $5::jsonb, $6) \
              ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, \
-             created_ms = EXCLUDED.created_ms, status = EXCLUDED.status, doc = EXCLUDED.doc",
+             created_ms = EXCLUDED.created_ms, status = EXCLUDED.status, doc = EXCLUDED.doc, \
+             search = EXCLUDED.search",
         )
         .bind(id)
         .bind(next.created_at.to_rfc3339())
         .bind(next.created_at.timestamp_millis())
         .bind(next.status.as_str())
         .bind(json)
+        .bind(next.search_text())
         .execute(&mut *tx)
         .await
         .map_err(on_write)?;
@@ -160,6 +192,13 @@ impl MetadataStore for PostgresMetadataStore {
                 .push("::jsonb OR doc -> 'categories' @> ")
                 .push_bind(category)
                 .push("::jsonb)");
+        }
+        // A sequential scan over the search column: fine for archives of this size; a trigram
+        // index (pg_trgm) would serve large ones where the extension is allowed.
+        for pattern in like_patterns(query.q.as_deref().unwrap_or(""))? {
+            sql.push(" AND search LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\'");
         }
         if let Some(cursor) = &query.cursor {
             sql.push(" AND (created_ms, id) < (")

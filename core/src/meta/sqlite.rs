@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{Change, Cursor, ListQuery, MetaError, MetadataStore, Page, TagCount};
+use super::{Change, Cursor, ListQuery, MetaError, MetadataStore, Page, TagCount, like_patterns};
 use crate::document::ImageDocument;
 
 const SCHEMA: &str = r#"
@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS image_categories (
     PRIMARY KEY (image_id, name)
 );
 CREATE INDEX IF NOT EXISTS image_categories_name ON image_categories (name);
+CREATE TABLE IF NOT EXISTS image_search (
+    image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    body TEXT NOT NULL
+);
 "#;
 
 pub struct SqliteMetadataStore {
@@ -52,8 +56,31 @@ impl SqliteMetadataStore {
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        backfill_search(&pool).await?;
         Ok(SqliteMetadataStore { pool })
     }
+}
+
+/// Indexes documents written before search existed, so `?q=` finds them too.
+async fn backfill_search(pool: &SqlitePool) -> Result<(), MetaError> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.doc FROM images i \
+         WHERE NOT EXISTS (SELECT 1 FROM image_search s WHERE s.image_id = i.id)",
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in &rows {
+        let doc = parse(row.get("doc"))?;
+        sqlx::query("INSERT OR REPLACE INTO image_search (image_id, body) VALUES (?, ?)")
+            .bind(row.get::<String, _>("id"))
+            .bind(doc.search_text())
+            .execute(pool)
+            .await?;
+    }
+    if !rows.is_empty() {
+        tracing::info!(documents = rows.len(), "indexed older documents for search");
+    }
+    Ok(())
 }
 
 fn parse(doc: &str) -> Result<ImageDocument, MetaError> {
@@ -101,6 +128,11 @@ impl MetadataStore for SqliteMetadataStore {
                     .execute(&mut *conn)
                     .await?;
             }
+            sqlx::query("INSERT OR REPLACE INTO image_search (image_id, body) VALUES (?, ?)")
+                .bind(id)
+                .bind(next.search_text())
+                .execute(&mut *conn)
+                .await?;
             Ok::<bool, MetaError>(true)
         }
         .await;
@@ -123,21 +155,30 @@ impl MetadataStore for SqliteMetadataStore {
             Some(c) => (Some(c.created_at_ms), Some(c.id.clone())),
             None => (None, None),
         };
-        let rows = sqlx::query(
+        let patterns = like_patterns(query.q.as_deref().unwrap_or(""))?;
+        // One LIKE per word, numbered after the fixed parameters.
+        let search: String = (0..patterns.len())
+            .map(|n| format!(" AND s.body LIKE ?{} ESCAPE '\\'", n + 6))
+            .collect();
+        let sql = format!(
             "SELECT i.id, i.created_at, i.doc FROM images i \
+             LEFT JOIN image_search s ON s.image_id = i.id \
              WHERE (?1 IS NULL OR i.status = ?1) \
              AND (?2 IS NULL OR EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.label = ?2) \
                   OR EXISTS (SELECT 1 FROM image_categories c WHERE c.image_id = i.id AND c.name = ?2)) \
-             AND (?3 IS NULL OR i.created_at < ?3 OR (i.created_at = ?3 AND i.id < ?4)) \
-             ORDER BY i.created_at DESC, i.id DESC LIMIT ?5",
-        )
-        .bind(query.status.map(|s| s.as_str()))
-        .bind(query.tag.as_deref())
-        .bind(cursor_ms)
-        .bind(cursor_id)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.pool)
-        .await?;
+             AND (?3 IS NULL OR i.created_at < ?3 OR (i.created_at = ?3 AND i.id < ?4)){search} \
+             ORDER BY i.created_at DESC, i.id DESC LIMIT ?5"
+        );
+        let mut rows = sqlx::query(&sql)
+            .bind(query.status.map(|s| s.as_str()))
+            .bind(query.tag.as_deref())
+            .bind(cursor_ms)
+            .bind(cursor_id)
+            .bind(i64::from(limit) + 1);
+        for pattern in patterns {
+            rows = rows.bind(pattern);
+        }
+        let rows = rows.fetch_all(&self.pool).await?;
         let mut items = rows
             .iter()
             .map(|r| parse(r.get("doc")))

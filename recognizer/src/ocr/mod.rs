@@ -18,10 +18,10 @@ use std::sync::{Mutex, PoisonError};
 use fast_image_resize::Resizer;
 use image::{DynamicImage, RgbImage};
 use imgpipe_core::config::RecognizerConfig;
+pub use imgpipe_core::document::{BBox, TextLine};
 use ndarray::Array4;
 use ort::session::Session;
 use ort::value::TensorRef;
-use serde::{Deserialize, Serialize};
 
 use crate::error::RecognizerError;
 use crate::runtime;
@@ -29,25 +29,6 @@ use ctc::Charset;
 
 /// The metadata key of the recognition model that lists its characters, one per line.
 const CHARACTER_KEY: &str = "character";
-
-/// One line of text read from an image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TextLine {
-    pub text: String,
-    /// Mean probability of the line's characters, 0..1.
-    pub score: f32,
-    /// Where the line is, in pixels of the image that was read.
-    pub bbox: BBox,
-}
-
-/// An axis-aligned box in pixels, `(x, y)` its top-left corner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BBox {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
 
 /// PP-OCR text detection + recognition over ONNX Runtime.
 ///

@@ -24,6 +24,8 @@ pub fn config() -> RecognizerConfig {
         model: models.join("efficientnet-lite0.onnx"),
         labels: models.join("efficientnet-lite0.labels.txt"),
         onnxruntime: models.join("libonnxruntime.so"),
+        ocr_det_model: models.join("ocr/PP-OCRv6_det_small.onnx"),
+        ocr_rec_model: models.join("ocr/PP-OCRv6_rec_small.onnx"),
         ..RecognizerConfig::default()
     }
 }

@@ -33,6 +33,16 @@ CREATE INDEX images_tags ON images USING GIN ((doc -> 'tags') jsonb_path_ops);
 CREATE INDEX images_categories ON images USING GIN ((doc -> 'categories') jsonb_path_ops);
 "#,
     ),
+    (
+        3,
+        "search text (file name, tags, categories, text in the picture) for ?q=",
+        // Filled from the document by the application (`ImageDocument::search_text`), so both
+        // backends search the same words; rows written before this migration are NULL until
+        // `connect` indexes them.
+        r#"
+ALTER TABLE images ADD COLUMN search TEXT;
+"#,
+    ),
 ];
 
 /// First key of the two-key advisory lock taken while migrating; the second is the schema's hash.
