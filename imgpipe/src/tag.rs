@@ -113,7 +113,7 @@ impl TagCommand {
 }
 
 /// The file's bytes, refusing one larger than the pipeline would take (`resizer.max_bytes`).
-fn read(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn read(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let mut bytes = Vec::new();
     file.take(max_bytes.saturating_add(1))

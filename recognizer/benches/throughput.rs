@@ -14,8 +14,11 @@
 //! and categories came back. Ours, model only: the same callers hand in the tensors made
 //! beforehand (what the Python side runs), so the difference between the two columns is the
 //! preprocessing. Python: the tensors our preprocessing made from the same previews, stacked
-//! into batches beforehand, timed around `session.run` only. Both use
-//! `recognizer.intra_threads` (2) intra-op threads. Each batch size is measured in rounds that
+//! into batches beforehand, timed around `session.run` only. Both use the same number of
+//! inference threads: ours `recognizer.parallel_runs` (2) sessions running side by side with
+//! `recognizer.intra_threads` (1) each, as the recognizer runs by default; Python one session
+//! with that total (2) as intra-op threads, as its users run it. Each batch size is measured in
+//! rounds that
 //! alternate between the two sides (a busy moment then hurts both), and medians are compared.
 //!
 //! The previews are the real photos of tests/photos scaled to 1280 px on their longer side
@@ -121,13 +124,17 @@ fn main() -> Result<(), Error> {
     let (made, preprocess_ms) = write_tensors(&previews, &tensors)?;
     let kib: usize = previews.iter().map(|(_, b)| b.len()).sum::<usize>() / 1024;
     println!(
-        "{} previews, {PREVIEW_SIZE} px JPEG, {kib} KiB in all; preprocessing (decode, resize, \
-         normalise) {preprocess_ms:.2} ms per image on one thread",
+        "{} previews, {PREVIEW_SIZE} px JPEG, {kib} KiB in all; preprocessing (reduced-scale \
+         decode, resize, normalise) {preprocess_ms:.2} ms per image on one thread",
         previews.len()
     );
     println!(
-        "intra-op threads {} (both sides), {} cores, load average before: {}",
+        "inference threads {} (ours: {} parallel runs x {} intra-op; Python: {} intra-op), {} \
+         cores, load average before: {}",
+        threads(&config),
+        config.parallel_runs,
         config.intra_threads,
+        threads(&config),
         std::thread::available_parallelism().map_or(0, usize::from),
         load_average()
     );
@@ -230,7 +237,8 @@ fn write_tensors(
     let rounds = 5;
     for round in 0..rounds {
         for (_, bytes) in previews {
-            let tensor = preprocess::tensor(&preprocess::decode(bytes)?)?;
+            let image = preprocess::decode_at_least(bytes, preprocess::RESIZE_SHORTER, 0)?;
+            let tensor = preprocess::tensor(&image)?;
             if round == 0 {
                 tensors.push(tensor);
             }
@@ -358,7 +366,7 @@ fn python_peer(
         .arg("--tensors")
         .arg(tensors)
         .arg("--threads")
-        .arg(config.intra_threads.to_string())
+        .arg(threads(config).to_string())
         .arg("--batches")
         .arg(batch.to_string())
         .arg("--seconds")
@@ -378,6 +386,11 @@ fn python_peer(
         }
     }
     Err("the Python peer printed no result".into())
+}
+
+/// Inference threads in all on our side, given to the Python peer as its intra-op threads.
+fn threads(config: &RecognizerConfig) -> usize {
+    config.parallel_runs.max(1) * config.intra_threads.max(1)
 }
 
 fn load_average() -> String {

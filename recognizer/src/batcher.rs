@@ -27,7 +27,7 @@ pub(crate) type Model = Box<dyn FnMut(&[f32], usize) -> Result<Vec<f32>, String>
 /// The queue in front of the model, and the thread that runs it.
 pub(crate) struct Batcher {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 struct Shared {
@@ -70,11 +70,12 @@ pub(crate) struct Ticket<'a> {
 }
 
 impl Batcher {
-    /// Starts the thread that owns `model`.
+    /// Starts one thread per model; each takes the next batch when its model is free, so
+    /// several batches can run at once (one session each).
     pub(crate) fn start(
         max_images: usize,
         wait: Duration,
-        model: Model,
+        models: Vec<Model>,
     ) -> Result<Self, RecognizerError> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -84,17 +85,23 @@ impl Batcher {
             runs: AtomicU64::new(0),
             images: AtomicU64::new(0),
         });
-        let thread = std::thread::Builder::new()
-            .name("recognizer-batch".to_owned())
-            .spawn({
-                let shared = shared.clone();
-                move || serve(&shared, model)
-            })
-            .map_err(|e| RecognizerError::Inference(format!("cannot start the batcher: {e}")))?;
-        Ok(Batcher {
+        let mut batcher = Batcher {
             shared,
-            thread: Some(thread),
-        })
+            threads: Vec::with_capacity(models.len()),
+        };
+        for (n, model) in models.into_iter().enumerate() {
+            let thread = std::thread::Builder::new()
+                .name(format!("recognizer-batch-{n}"))
+                .spawn({
+                    let shared = batcher.shared.clone();
+                    move || serve(&shared, model)
+                })
+                .map_err(|e| {
+                    RecognizerError::Inference(format!("cannot start the batcher: {e}"))
+                })?;
+            batcher.threads.push(thread);
+        }
+        Ok(batcher)
     }
 
     /// Announces an image about to be prepared, so a batch forming meanwhile waits for it
@@ -123,7 +130,7 @@ impl Drop for Batcher {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_all();
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -292,8 +299,8 @@ mod tests {
     #[test]
     fn a_lone_image_runs_at_once() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let batcher =
-            Batcher::start(8, Duration::from_secs(10), doubling(sizes.clone())).expect("start");
+        let batcher = Batcher::start(8, Duration::from_secs(10), vec![doubling(sizes.clone())])
+            .expect("start");
         let started = Instant::now();
         let out = batcher.reserve().run(vec![3.0, 0.0], 1).expect("run");
         assert_eq!(out, [6.0]);
@@ -307,8 +314,8 @@ mod tests {
     #[test]
     fn concurrent_callers_share_a_batch_and_get_their_own_rows() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let batcher =
-            Batcher::start(4, Duration::from_secs(10), doubling(sizes.clone())).expect("start");
+        let batcher = Batcher::start(4, Duration::from_secs(10), vec![doubling(sizes.clone())])
+            .expect("start");
         let barrier = Barrier::new(4);
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
@@ -332,8 +339,8 @@ mod tests {
     #[test]
     fn a_caller_that_gives_up_does_not_hold_the_batch() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let batcher =
-            Batcher::start(4, Duration::from_secs(30), doubling(sizes.clone())).expect("start");
+        let batcher = Batcher::start(4, Duration::from_secs(30), vec![doubling(sizes.clone())])
+            .expect("start");
         let failed = batcher.reserve();
         let good = batcher.reserve();
         let started = Instant::now();
@@ -350,8 +357,8 @@ mod tests {
     #[test]
     fn the_wait_is_bounded() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let batcher =
-            Batcher::start(4, Duration::from_millis(20), doubling(sizes.clone())).expect("start");
+        let batcher = Batcher::start(4, Duration::from_millis(20), vec![doubling(sizes.clone())])
+            .expect("start");
         let _slow = batcher.reserve(); // never arrives while we wait
         let out = batcher.reserve().run(vec![5.0], 1).expect("run");
         assert_eq!(out, [10.0]);
@@ -368,7 +375,7 @@ mod tests {
                 _ => Ok(input.to_vec()),
             }
         });
-        let batcher = Batcher::start(2, Duration::ZERO, model).expect("start");
+        let batcher = Batcher::start(2, Duration::ZERO, vec![model]).expect("start");
         let err = batcher.reserve().run(vec![1.0], 1).expect_err("fails");
         assert!(err.to_string().contains("out of memory"), "{err}");
         let err = batcher.reserve().run(vec![1.0], 1).expect_err("panics");
@@ -379,12 +386,50 @@ mod tests {
     #[test]
     fn an_oversized_request_runs_whole() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let batcher = Batcher::start(2, Duration::ZERO, doubling(sizes.clone())).expect("start");
+        let batcher =
+            Batcher::start(2, Duration::ZERO, vec![doubling(sizes.clone())]).expect("start");
         let out = batcher
             .reserve()
             .run(vec![1.0, 2.0, 3.0, 4.0, 5.0], 5)
             .expect("run");
         assert_eq!(out, [2.0, 4.0, 6.0, 8.0, 10.0]);
         assert_eq!(*sizes.lock().expect("lock"), [5]);
+    }
+
+    #[test]
+    fn several_models_run_batches_side_by_side() {
+        // Each model holds its run until both runs have started: with one model thread this
+        // would wait forever (the barrier times out and the test fails).
+        let started = Arc::new(Barrier::new(2));
+        let model = |started: Arc<Barrier>| -> Model {
+            Box::new(move |input: &[f32], images: usize| {
+                started.wait();
+                Ok(input
+                    .chunks(input.len() / images)
+                    .map(|c| c[0] + 1.0)
+                    .collect())
+            })
+        };
+        let batcher = Batcher::start(
+            1,
+            Duration::ZERO,
+            vec![model(started.clone()), model(started)],
+        )
+        .expect("start");
+        let outputs: Vec<Vec<f32>> = std::thread::scope(|s| {
+            let handles: Vec<_> = [1.0, 2.0]
+                .into_iter()
+                .map(|v| {
+                    let batcher = &batcher;
+                    s.spawn(move || batcher.reserve().run(vec![v], 1).expect("run"))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("join"))
+                .collect()
+        });
+        assert_eq!(outputs, [vec![2.0], vec![3.0]]);
+        assert_eq!(batcher.stats().runs, 2);
     }
 }

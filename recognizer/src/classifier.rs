@@ -1,5 +1,5 @@
-//! The image classifier: one ONNX Runtime session, created once at start, fed by a batcher
-//! that groups concurrent callers' images into one model run.
+//! The image classifier: ONNX Runtime sessions created once at start (one per parallel run), fed
+//! by a batcher that groups concurrent callers' images into model runs.
 
 use std::path::Path;
 use std::time::Duration;
@@ -28,9 +28,9 @@ pub struct Recognition {
 /// An ImageNet classifier (EfficientNet-Lite0 by default) over ONNX Runtime.
 ///
 /// `Send + Sync`: share it behind an `Arc`. Decoding and preprocessing run in each caller's
-/// thread, concurrently with other callers; one thread owns the session and runs the images
-/// queued meanwhile as one batch (up to `recognizer.batch_size`, see [`crate::batcher`]). ONNX
-/// Runtime spreads each run over `intra_threads`.
+/// thread, concurrently with other callers; each of `recognizer.parallel_runs` threads owns a
+/// session and runs the images queued meanwhile as one batch (up to `recognizer.batch_size`, see
+/// [`crate::batcher`]). ONNX Runtime spreads each run over `intra_threads`.
 pub struct Classifier {
     batcher: Batcher,
     labels: Vec<String>,
@@ -110,10 +110,24 @@ impl Classifier {
         } else {
             config.batch_size.max(1)
         };
+        // More sessions on the provider the first one landed on, for runs side by side.
+        let mut models = vec![run_model(
+            placed.session,
+            signature.input.clone(),
+            signature.output.clone(),
+        )];
+        for _ in 1..config.parallel_runs.max(1) {
+            let session = provider::session_on(&environment, config, placed.provider)?;
+            models.push(run_model(
+                session,
+                signature.input.clone(),
+                signature.output.clone(),
+            ));
+        }
         let batcher = Batcher::start(
             batch_size,
             Duration::from_millis(config.batch_wait_ms),
-            run_model(placed.session, signature.input, signature.output),
+            models,
         )?;
         tracing::info!(
             model = %config.model.display(),
@@ -122,6 +136,7 @@ impl Classifier {
             classes = labels.len(),
             categories = taxonomy.len(),
             intra_threads = config.intra_threads,
+            parallel_runs = config.parallel_runs.max(1),
             batch_size,
             batch_wait_ms = config.batch_wait_ms,
             execution_provider = placed.provider.as_str(),
@@ -152,7 +167,8 @@ impl Classifier {
         top_k: usize,
     ) -> Result<Recognition, RecognizerError> {
         let ticket = self.batcher.reserve();
-        let input = preprocess::tensor(&preprocess::decode(bytes)?)?;
+        let image = preprocess::decode_at_least(bytes, preprocess::RESIZE_SHORTER, 0)?;
+        let input = preprocess::tensor(&image)?;
         let logits = ticket.run(input, 1)?;
         self.interpret(&logits, top_k)
     }

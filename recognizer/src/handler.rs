@@ -93,10 +93,16 @@ impl Handler for RecognizerHandler {
         // Decoding, preprocessing and OCR are CPU-bound for milliseconds, and waiting for the
         // batch blocks: keep them off the async workers. The batch runs on the classifier's own
         // thread, with the images of the other messages in flight.
+        let preview_size = (preview.width, preview.height);
         let (recognition, text) = tokio::task::spawn_blocking(move || {
-            let image = preprocess::decode(&bytes)?;
+            // Decoded at reduced scale: as small as the model input, or the OCR detector's
+            // input when OCR is on, allow.
+            let min_long = if ocr.is_some() { Ocr::MAX_SIDE } else { 0 };
+            let image = preprocess::decode_at_least(&bytes, preprocess::RESIZE_SHORTER, min_long)?;
             let recognition = classifier.recognize(&image, top_k)?;
-            Ok::<_, RecognizerError>((recognition, read_text(ocr.as_deref(), &image, &image_id)))
+            let mut text = read_text(ocr.as_deref(), &image, &image_id);
+            to_preview_pixels(&mut text, (image.width(), image.height()), preview_size);
+            Ok::<_, RecognizerError>((recognition, text))
         })
         .await
         .map_err(|e| {
@@ -149,6 +155,28 @@ fn read_text(ocr: Option<&Ocr>, image: &image::DynamicImage, image_id: &str) -> 
             tracing::warn!(%image_id, %error, "OCR failed; publishing the tags without text");
             Vec::new()
         }
+    }
+}
+
+/// Boxes found on the image as decoded (possibly at reduced scale) mapped onto the preview, whose
+/// pixels the document's boxes are in.
+fn to_preview_pixels(lines: &mut [TextLine], decoded: (u32, u32), preview: (u32, u32)) {
+    if decoded == preview || decoded.0 == 0 || decoded.1 == 0 {
+        return;
+    }
+    let (sx, sy) = (
+        f64::from(preview.0) / f64::from(decoded.0),
+        f64::from(preview.1) / f64::from(decoded.1),
+    );
+    let scale = |v: u32, s: f64| (f64::from(v) * s).round() as u32;
+    for line in lines {
+        let b = &mut line.bbox;
+        (b.x, b.y, b.width, b.height) = (
+            scale(b.x, sx),
+            scale(b.y, sy),
+            scale(b.width, sx),
+            scale(b.height, sy),
+        );
     }
 }
 

@@ -11,6 +11,8 @@ use ndarray::ArrayViewMut3;
 #[cfg(test)]
 use ndarray::{Array4, Axis};
 
+use imgpipe_core::jpeg;
+
 use crate::error::RecognizerError;
 
 /// The shorter side is resized to this before cropping.
@@ -22,8 +24,20 @@ pub const CROP: u32 = 224;
 const MAX_DECODE_ALLOC: u64 = 256 * 1024 * 1024;
 
 /// Decodes JPEG/PNG/WebP/... bytes (format sniffed from the content) and applies the EXIF
-/// orientation so the model sees the picture upright.
+/// orientation so the model sees the picture upright. Full size; see [`decode_at_least`].
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage, RecognizerError> {
+    decode_at_least(bytes, u32::MAX, u32::MAX)
+}
+
+/// [`decode`], but a JPEG is decoded at the smallest n/8 scale (in libjpeg-turbo's DCT domain)
+/// whose shorter side is still at least `min_short` and longer side at least `min_long`: the
+/// model needs a 256 px shorter side ([`RESIZE_SHORTER`]), so a 1280 px preview is decoded at
+/// 3/8, about a seventh of the pixels. Other formats are decoded whole.
+pub fn decode_at_least(
+    bytes: &[u8],
+    min_short: u32,
+    min_long: u32,
+) -> Result<DynamicImage, RecognizerError> {
     let decode_error = |e: &dyn std::fmt::Display| RecognizerError::Decode(e.to_string());
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -34,10 +48,16 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage, RecognizerError> {
                 "not a recognised image format".to_owned(),
             ));
         }
-        Some(ImageFormat::Jpeg) if !imgpipe_core::jpeg::is_complete(bytes) => {
-            return Err(RecognizerError::Decode(
-                "truncated JPEG (no end-of-image marker)".to_owned(),
-            ));
+        Some(ImageFormat::Jpeg) => {
+            let pixels = MAX_DECODE_ALLOC / 3;
+            if let Some(scaled) = jpeg::decode_scaled(bytes, min_short, min_long, pixels)
+                .map_err(|e| decode_error(&e))?
+            {
+                let mut image = DynamicImage::ImageRgb8(scaled.image);
+                image.apply_orientation(scaled.orientation);
+                return Ok(image);
+            }
+            // CMYK: libjpeg-turbo cannot make RGB of it; the `image` crate can.
         }
         Some(_) => {}
     }

@@ -77,6 +77,24 @@ pub(crate) fn place(
     })
 }
 
+/// One more session on `provider`, the one [`place`] settled on (so no fallback here: it worked
+/// a moment ago).
+pub(crate) fn session_on(
+    environment: &Environment,
+    config: &RecognizerConfig,
+    provider: ExecutionProvider,
+) -> Result<Session, RecognizerError> {
+    let session = match provider {
+        ExecutionProvider::Cpu => builder(environment, config)
+            .and_then(|mut b| b.commit_from_file(&config.model).map_err(|e| e.to_string())),
+        gpu => on_gpu(environment, config, gpu),
+    };
+    session.map_err(|reason| RecognizerError::Model {
+        path: config.model.clone(),
+        reason,
+    })
+}
+
 /// The options every session gets, whatever it runs on.
 fn builder(environment: &Environment, config: &RecognizerConfig) -> Result<SessionBuilder, String> {
     let mut builder = Session::builder(environment)

@@ -8,6 +8,8 @@ use image::error::LimitErrorKind;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 
+use imgpipe_core::jpeg::{self, JpegError};
+
 use crate::error::RenderError;
 
 /// The longest side accepted. JPEG and WebP cannot store more, so a longer side in any header is
@@ -28,11 +30,15 @@ pub(crate) struct DecodeLimits {
     max_alloc: u64,
 }
 
-/// A decoded image, still as stored: the orientation is reported, not applied.
+/// A decoded image, still as stored: the orientation is reported, not applied. A JPEG may be
+/// decoded at reduced scale, so `image` can be smaller than `width x height`.
 pub(crate) struct Decoded {
     pub image: DynamicImage,
     pub format: ImageFormat,
     pub orientation: Orientation,
+    /// The size stored in the file, before orientation.
+    pub width: u32,
+    pub height: u32,
 }
 
 impl DecodeLimits {
@@ -55,8 +61,14 @@ impl DecodeLimits {
 }
 
 /// Sniffs the format from the content (the file name and declared type are the uploader's
-/// claims), checks the header against `limits`, then decodes.
-pub(crate) fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, RenderError> {
+/// claims), checks the header against `limits`, then decodes. A JPEG is decoded by libjpeg-turbo
+/// at the smallest n/8 scale whose longer side is still at least `min_long` (shrink on load: a
+/// 1280 px preview of a 6000 px photo needs a quarter-scale decode, a sixteenth of the pixels).
+pub(crate) fn decode(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    min_long: u32,
+) -> Result<Decoded, RenderError> {
     if bytes.is_empty() {
         return Err(RenderError::Empty);
     }
@@ -93,11 +105,26 @@ pub(crate) fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Ren
     }
     // A damaged EXIF block should not cost the uploader the picture: show it as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    if format == ImageFormat::Jpeg
+        && let Some(scaled) = jpeg::decode_scaled(bytes, 0, min_long, limits.max_pixels)
+            .map_err(|e| from_jpeg(e, limits))?
+    {
+        return Ok(Decoded {
+            image: DynamicImage::ImageRgb8(scaled.image),
+            format,
+            orientation,
+            width,
+            height,
+        });
+    }
+    // Other formats, and CMYK JPEGs (which libjpeg-turbo cannot turn into RGB).
     let image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, limits))?;
     Ok(Decoded {
         image,
         format,
         orientation,
+        width,
+        height,
     })
 }
 
@@ -111,6 +138,20 @@ pub(crate) fn format_name(format: ImageFormat) -> String {
         ImageFormat::Tiff => "tiff".to_owned(),
         ImageFormat::Bmp => "bmp".to_owned(),
         other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+fn from_jpeg(error: JpegError, limits: &DecodeLimits) -> RenderError {
+    match error {
+        JpegError::TooLarge { width, height, .. } => RenderError::TooManyPixels {
+            width,
+            height,
+            limit: limits.max_pixels,
+        },
+        JpegError::Truncated => {
+            RenderError::Corrupt("the JPEG data ends before its end-of-image marker".to_owned())
+        }
+        JpegError::Corrupt(reason) => RenderError::Corrupt(reason),
     }
 }
 

@@ -66,10 +66,11 @@ impl Renderer {
     ///
     /// CPU-bound (tens of milliseconds for a large photo): call it from a blocking thread.
     pub fn render(&self, bytes: &[u8]) -> Result<Rendered, RenderError> {
-        let decoded = decode(bytes, &self.limits)?;
+        // Both renditions come from this one decode: large enough for the preview.
+        let decoded = decode(bytes, &self.limits, self.preview_size)?;
         let orientation = decoded.orientation;
+        let (stored_width, stored_height) = (decoded.width, decoded.height);
         let source = flatten_to_rgb8(decoded.image);
-        let (stored_width, stored_height) = source.dimensions();
 
         // Resize first and orient the small results: turning a 100-megapixel buffer a quarter
         // would copy it whole. `fit` is symmetric in width and height, so the stored-layout

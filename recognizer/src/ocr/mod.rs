@@ -53,6 +53,10 @@ impl std::fmt::Debug for Ocr {
 }
 
 impl Ocr {
+    /// The detector reads images at most this many pixels on their longer side; larger ones are
+    /// scaled down first.
+    pub const MAX_SIDE: u32 = det::MAX_SIDE;
+
     /// Loads libonnxruntime (as [`crate::Classifier::load`] does: the config's path, or
     /// `ORT_DYLIB_PATH`) and the two models named by `ocr_det_model` and `ocr_rec_model`,
     /// whatever `config.ocr` says (see [`Ocr::from_config`]). Relative paths are relative to the
@@ -75,8 +79,10 @@ impl Ocr {
             }
         }
         let environment = runtime::environment(&library)?;
-        let det = Model::load(&environment, &config.ocr_det_model, config.intra_threads)?;
-        let rec = Model::load(&environment, &config.ocr_rec_model, config.intra_threads)?;
+        // One session per model, so each gets every inference thread the classifier has.
+        let threads = config.intra_threads * config.parallel_runs.max(1);
+        let det = Model::load(&environment, &config.ocr_det_model, threads)?;
+        let rec = Model::load(&environment, &config.ocr_rec_model, threads)?;
         let charset = rec.charset()?;
         tracing::info!(
             det = %config.ocr_det_model.display(),

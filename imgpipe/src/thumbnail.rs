@@ -1,0 +1,212 @@
+//! `imgpipe thumbnail FILE... --out DIR`: the resizer on local files, for scripts and
+//! benchmarks. The same code as the resizer stage (sniff the format, check the header against
+//! `resizer.max_pixels`, one decode at reduced scale where the format allows, EXIF orientation,
+//! Lanczos3 thumbnail and preview, JPEG), with the same `resizer.*` config. Files are processed in
+//! parallel, one per core. Writes `DIR/<stem>.thumb.jpg` and `DIR/<stem>.preview.jpg` and prints
+//! one JSON line per file, in the order given:
+//! `{"path", "format", "width", "height", "thumb": {path, width, height, bytes},
+//! "preview": {...}, "ms"}`, or `{"path", "error"}` for a file that could not be rendered.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use imgpipe_core::config::Config;
+use imgpipe_resizer::{Encoded, Renderer};
+use serde::Serialize;
+
+use crate::tag::read;
+
+/// `imgpipe thumbnail`.
+#[derive(Debug, Args)]
+pub struct ThumbnailCommand {
+    /// Image files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Directory for the renditions (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Files rendered at once (default: the cores available).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Written {
+    path: String,
+    width: u32,
+    height: u32,
+    bytes: usize,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Line {
+    Rendered {
+        path: String,
+        format: String,
+        width: u32,
+        height: u32,
+        thumb: Written,
+        preview: Written,
+        ms: f64,
+    },
+    Failed {
+        path: String,
+        error: String,
+    },
+}
+
+impl ThumbnailCommand {
+    /// Renders every file, writing one line per file to `out` as results come in (in input
+    /// order). Fails, after writing every line, when any file could not be rendered. Blocks.
+    pub fn run(self, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("cannot create {}", self.out.display()))?;
+        let renderer = Renderer::new(&config.resizer);
+        let max_bytes = config.resizer.max_bytes;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = self.jobs.unwrap_or(cores).clamp(1, self.files.len());
+        let next = AtomicUsize::new(0);
+        let (done, results) = mpsc::channel();
+
+        let failed = std::thread::scope(|scope| -> anyhow::Result<usize> {
+            for _ in 0..workers {
+                let (files, next, done, renderer) = (&self.files, &next, done.clone(), &renderer);
+                let dir = self.out.as_path();
+                scope.spawn(move || {
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(index) else { break };
+                        let line = render(renderer, path, dir, max_bytes);
+                        if done.send((index, line)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done);
+
+            let (mut pending, mut printed, mut failed) = (BTreeMap::new(), 0, 0);
+            for (index, line) in results {
+                pending.insert(index, line);
+                while let Some(line) = pending.remove(&printed) {
+                    failed += usize::from(matches!(line, Line::Failed { .. }));
+                    serde_json::to_writer(&mut *out, &line)?;
+                    writeln!(out)?;
+                    out.flush()?;
+                    printed += 1;
+                }
+            }
+            Ok(failed)
+        })?;
+        if failed > 0 {
+            anyhow::bail!(
+                "{failed} of {} files could not be rendered",
+                self.files.len()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn render(renderer: &Renderer, path: &Path, dir: &Path, max_bytes: u64) -> Line {
+    let shown = path.to_string_lossy().into_owned();
+    let started = Instant::now();
+    let result = read(path, max_bytes).and_then(|bytes| {
+        // A decoder bug must cost this file, not the whole run.
+        let rendered = std::panic::catch_unwind(|| renderer.render(&bytes))
+            .map_err(|_| "the decoder panicked".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "image".into(), |s| s.to_string_lossy());
+        let write = |which: &str, encoded: &Encoded| -> Result<Written, String> {
+            let target = dir.join(format!("{stem}.{which}.jpg"));
+            std::fs::write(&target, &encoded.bytes)
+                .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+            Ok(Written {
+                path: target.to_string_lossy().into_owned(),
+                width: encoded.width,
+                height: encoded.height,
+                bytes: encoded.bytes.len(),
+            })
+        };
+        Ok(Line::Rendered {
+            path: shown.clone(),
+            thumb: write("thumb", &rendered.thumb)?,
+            preview: write("preview", &rendered.preview)?,
+            format: rendered.format,
+            width: rendered.width,
+            height: rendered.height,
+            ms: (started.elapsed().as_secs_f64() * 1e4).round() / 10.0,
+        })
+    });
+    result.unwrap_or_else(|error| Line::Failed { path: shown, error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace")
+            .to_owned()
+    }
+
+    #[test]
+    fn renders_real_photos_and_reports_bad_files_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bad = dir.path().join("notes.jpg");
+        std::fs::write(&bad, "not a picture").expect("write");
+        let photos = repo().join("tests/photos");
+        let command = ThumbnailCommand {
+            files: vec![photos.join("chelsea.jpg"), bad, photos.join("rocket.jpg")],
+            out: dir.path().join("out"),
+            jobs: Some(2),
+        };
+        let mut config = Config::load(None, std::iter::empty()).expect("defaults");
+        config.resizer.thumb_size = 128;
+        let mut out = Vec::new();
+        let err = command.run(&config, &mut out).expect_err("one file is bad");
+        assert!(err.to_string().contains("1 of 3"), "{err}");
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[0]["path"]
+                .as_str()
+                .expect("path")
+                .ends_with("chelsea.jpg")
+        );
+        assert_eq!(lines[0]["format"], "jpeg");
+        assert_eq!(lines[0]["thumb"]["width"], 128);
+        assert!(lines[1]["error"].as_str().is_some(), "{}", lines[1]);
+        assert!(
+            lines[2]["path"]
+                .as_str()
+                .expect("path")
+                .ends_with("rocket.jpg")
+        );
+        for line in [&lines[0], &lines[2]] {
+            for which in ["thumb", "preview"] {
+                let written = line[which]["path"].as_str().expect("written");
+                let image = image::open(written).expect("a JPEG that decodes");
+                assert_eq!(
+                    u64::from(image.width()),
+                    line[which]["width"].as_u64().expect("w")
+                );
+            }
+        }
+    }
+}
