@@ -3,7 +3,6 @@
 //! byte-identical objects.
 
 use image::RgbImage;
-use image::codecs::jpeg::JpegEncoder;
 use imgpipe_core::config::ResizerConfig;
 
 use crate::error::RenderError;
@@ -105,11 +104,28 @@ impl Renderer {
         })
     }
 
+    /// JPEG with libjpeg-turbo (SIMD), 4:2:0 chroma as cameras and web services use for photos:
+    /// about a third smaller than 4:4:4 at the same quality and faster for the recognizer (and
+    /// browsers) to decode.
     fn encode(&self, image: &RgbImage) -> Result<Encoded, RenderError> {
-        let mut bytes = Vec::new();
-        JpegEncoder::new_with_quality(&mut bytes, self.jpeg_quality)
-            .encode_image(image)
-            .map_err(|e| RenderError::Rendition(format!("JPEG encoding: {e}")))?;
+        let error = |e: turbojpeg::Error| RenderError::Rendition(format!("JPEG encoding: {e}"));
+        let mut compressor = turbojpeg::Compressor::new().map_err(error)?;
+        compressor
+            .set_quality(i32::from(self.jpeg_quality))
+            .map_err(error)?;
+        compressor
+            .set_subsamp(turbojpeg::Subsamp::Sub2x2)
+            .map_err(error)?;
+        let (width, height) = (image.width() as usize, image.height() as usize);
+        let bytes = compressor
+            .compress_to_vec(turbojpeg::Image {
+                pixels: image.as_raw().as_slice(),
+                width,
+                pitch: 3 * width,
+                height,
+                format: turbojpeg::PixelFormat::RGB,
+            })
+            .map_err(error)?;
         Ok(Encoded {
             bytes,
             width: image.width(),
