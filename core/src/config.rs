@@ -164,7 +164,7 @@ pub struct RecognizerConfig {
     pub ocr_min_score: f32,
     /// Images per model run: the batcher runs when this many are queued ...
     pub batch_size: usize,
-    /// ... or when the first queued image has waited this long for others still being decoded.
+    /// ... or when the first queued image has waited this long for others still being prepared.
     pub batch_wait_ms: u64,
     /// `cpu`, `cuda` or `tensorrt`; a GPU provider that cannot start falls back to CPU, with a
     /// warning.

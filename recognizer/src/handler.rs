@@ -11,7 +11,7 @@ use imgpipe_core::worker::{Handler, HandlerError};
 use crate::classifier::{Classifier, Recognition};
 use crate::error::RecognizerError;
 use crate::ocr::{Ocr, TextLine};
-use crate::preprocess;
+use crate::{preprocess, scores};
 
 /// Default cap on the preview's size. Previews are ~1280 px JPEGs of a few hundred KiB; anything
 /// near this is not a preview and is refused before its body is read.
@@ -150,7 +150,13 @@ fn read_text(ocr: Option<&Ocr>, image: &image::DynamicImage, image_id: &str) -> 
         return Vec::new();
     };
     match ocr.read(image) {
-        Ok(lines) => lines,
+        // Rounded like tag scores, so a redelivery publishes the very same text.
+        Ok(mut lines) => {
+            for line in &mut lines {
+                line.score = scores::round(line.score);
+            }
+            lines
+        }
         Err(error) => {
             tracing::warn!(%image_id, %error, "OCR failed; publishing the tags without text");
             Vec::new()
