@@ -4,6 +4,7 @@
 
 mod backends;
 pub mod dlq;
+mod files;
 mod pipeline;
 mod roles;
 pub mod tag;

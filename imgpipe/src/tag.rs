@@ -5,11 +5,8 @@
 //! `{"path", "tags": [{label, score}], "categories": [{name, score}], "model": {name, version}}`,
 //! or `{"path", "error"}` for a file that could not be read or decoded.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 
 use anyhow::Context;
 use clap::Args;
@@ -17,6 +14,8 @@ use imgpipe_core::config::Config;
 use imgpipe_core::document::ModelInfo;
 use imgpipe_recognizer::{Classifier, Recognition};
 use serde::Serialize;
+
+use crate::files::in_order;
 
 /// `imgpipe tag`.
 #[derive(Debug, Args)]
@@ -55,56 +54,37 @@ impl TagCommand {
         let top_k = self.top_k.unwrap_or(config.recognizer.top_k);
         let max_bytes = config.resizer.max_bytes;
         // Enough callers to fill a batch; each decodes its own file on its own thread.
-        let workers = classifier.batch_size().max(2).min(self.files.len());
-        let next = AtomicUsize::new(0);
-        let (done, results) = mpsc::channel();
-
-        let failed = std::thread::scope(|scope| -> anyhow::Result<usize> {
-            for _ in 0..workers {
-                let (files, next, done, classifier) =
-                    (&self.files, &next, done.clone(), &classifier);
-                scope.spawn(move || {
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = files.get(index) else { break };
-                        let result = read(path, max_bytes).and_then(|bytes| {
-                            classifier
-                                .recognize_bytes(&bytes, top_k)
-                                .map_err(|e| e.to_string())
-                        });
-                        if done.send((index, result)).is_err() {
-                            break;
-                        }
+        let workers = classifier.batch_size().max(2);
+        let mut failed = 0;
+        in_order(
+            &self.files,
+            workers,
+            |path| {
+                read(path, max_bytes).and_then(|bytes| {
+                    classifier
+                        .recognize_bytes(&bytes, top_k)
+                        .map_err(|e| e.to_string())
+                })
+            },
+            |path, result| {
+                let path = path.to_string_lossy();
+                let line = match result {
+                    Ok(recognition) => Line::Tagged {
+                        path: &path,
+                        recognition,
+                        model: &model,
+                    },
+                    Err(error) => {
+                        failed += 1;
+                        Line::Failed { path: &path, error }
                     }
-                });
-            }
-            drop(done);
-
-            // Lines go out in input order: a result waits here until those before it are out.
-            let (mut pending, mut printed, mut failed) = (BTreeMap::new(), 0, 0);
-            for (index, result) in results {
-                pending.insert(index, result);
-                while let Some(result) = pending.remove(&printed) {
-                    let path = self.files[printed].to_string_lossy();
-                    let line = match result {
-                        Ok(recognition) => Line::Tagged {
-                            path: &path,
-                            recognition,
-                            model: &model,
-                        },
-                        Err(error) => {
-                            failed += 1;
-                            Line::Failed { path: &path, error }
-                        }
-                    };
-                    serde_json::to_writer(&mut *out, &line)?;
-                    writeln!(out)?;
-                    out.flush()?;
-                    printed += 1;
-                }
-            }
-            Ok(failed)
-        })?;
+                };
+                serde_json::to_writer(&mut *out, &line)?;
+                writeln!(out)?;
+                out.flush()?;
+                Ok(())
+            },
+        )?;
         if failed > 0 {
             anyhow::bail!("{failed} of {} files could not be tagged", self.files.len());
         }

@@ -7,11 +7,8 @@
 //! `{"path", "format", "width", "height", "thumb": {path, width, height, bytes},
 //! "preview": {...}, "ms"}`, or `{"path", "error"}` for a file that could not be rendered.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -20,6 +17,7 @@ use imgpipe_core::config::Config;
 use imgpipe_resizer::{Encoded, Renderer};
 use serde::Serialize;
 
+use crate::files::in_order;
 use crate::tag::read;
 
 /// `imgpipe thumbnail`.
@@ -71,40 +69,21 @@ impl ThumbnailCommand {
         let renderer = Renderer::new(&config.resizer);
         let max_bytes = config.resizer.max_bytes;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let workers = self.jobs.unwrap_or(cores).clamp(1, self.files.len());
-        let next = AtomicUsize::new(0);
-        let (done, results) = mpsc::channel();
-
-        let failed = std::thread::scope(|scope| -> anyhow::Result<usize> {
-            for _ in 0..workers {
-                let (files, next, done, renderer) = (&self.files, &next, done.clone(), &renderer);
-                let dir = self.out.as_path();
-                scope.spawn(move || {
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = files.get(index) else { break };
-                        let line = render(renderer, path, dir, max_bytes);
-                        if done.send((index, line)).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(done);
-
-            let (mut pending, mut printed, mut failed) = (BTreeMap::new(), 0, 0);
-            for (index, line) in results {
-                pending.insert(index, line);
-                while let Some(line) = pending.remove(&printed) {
-                    failed += usize::from(matches!(line, Line::Failed { .. }));
-                    serde_json::to_writer(&mut *out, &line)?;
-                    writeln!(out)?;
-                    out.flush()?;
-                    printed += 1;
-                }
-            }
-            Ok(failed)
-        })?;
+        let workers = self.jobs.unwrap_or(cores);
+        let dir = self.out.as_path();
+        let mut failed = 0;
+        in_order(
+            &self.files,
+            workers,
+            |path| render(&renderer, path, dir, max_bytes),
+            |_, line| {
+                failed += usize::from(matches!(line, Line::Failed { .. }));
+                serde_json::to_writer(&mut *out, &line)?;
+                writeln!(out)?;
+                out.flush()?;
+                Ok(())
+            },
+        )?;
         if failed > 0 {
             anyhow::bail!(
                 "{failed} of {} files could not be rendered",
