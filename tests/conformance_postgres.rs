@@ -57,6 +57,7 @@ fn sample(id: &str, labels: &[&str]) -> ImageDocument {
             format: Some("jpeg".into()),
             width: Some(640),
             height: Some(480),
+            camera: None,
         },
         renditions: None,
         placeholder: Some("1QcSHQRnh493V4dIh4eXh1h4kJUI".into()),

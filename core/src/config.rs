@@ -133,8 +133,24 @@ pub struct ResizerConfig {
     pub max_pixels: u64,
     /// Refuse originals larger than this many bytes.
     pub max_bytes: u64,
+    /// Encoding of the thumbnail and preview.
+    pub format: RenditionFormat,
+    /// Quality (1-100) of the renditions, JPEG or lossy WebP.
     pub jpeg_quality: u8,
     pub concurrency: usize,
+    /// Keep the GPS position from EXIF on the document. Off by default: a photo's position is
+    /// often its author's home, and the query API is public.
+    pub keep_gps: bool,
+}
+
+/// How renditions are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RenditionFormat {
+    /// Baseline JPEG, 4:2:0: every browser and tool reads it.
+    Jpeg,
+    /// Lossy WebP: about a quarter smaller at the same quality; every current browser.
+    Webp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -284,6 +300,9 @@ impl Default for UploadConfig {
                 "image/gif",
                 "image/tiff",
                 "image/bmp",
+                "image/heic",
+                "image/heif",
+                "image/avif",
             ]
             .map(str::to_owned)
             .to_vec(),
@@ -301,8 +320,10 @@ impl Default for ResizerConfig {
             preview_size: 1280,
             max_pixels: 100_000_000,
             max_bytes: 64 * 1024 * 1024,
+            format: RenditionFormat::Jpeg,
             jpeg_quality: 85,
             concurrency: 2,
+            keep_gps: false,
         }
     }
 }

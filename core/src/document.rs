@@ -97,6 +97,48 @@ pub struct Original {
     pub width: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
+    /// What the camera recorded (EXIF), when the file says anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraInfo>,
+}
+
+/// Camera metadata from the original's EXIF, what editors sort and credit by. Every field is
+/// optional: phones, scanners and editors each write a different subset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CameraInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub make: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lens: Option<String>,
+    /// When the picture was taken (`DateTimeOriginal`), ISO 8601: `2024-05-01T14:03:07`, with
+    /// the UTC offset (`+02:00`) when the camera recorded one; cameras store local time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_at: Option<String>,
+    /// EXIF orientation as stored (1-8); renditions are already turned upright.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orientation: Option<u16>,
+    /// Where it was taken; only kept when `resizer.keep_gps` is on (a home address is one
+    /// photo away).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gps: Option<GpsPosition>,
+}
+
+impl CameraInfo {
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        *self == CameraInfo::default()
+    }
+}
+
+/// A WGS 84 position, decimal degrees (south and west negative), altitude in metres.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpsPosition {
+    pub latitude: f64,
+    pub longitude: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub altitude: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -106,7 +106,7 @@ fn render(renderer: &Renderer, path: &Path, dir: &Path, max_bytes: u64) -> Line 
             .file_stem()
             .map_or_else(|| "image".into(), |s| s.to_string_lossy());
         let write = |which: &str, encoded: &Encoded| -> Result<Written, String> {
-            let target = dir.join(format!("{stem}.{which}.jpg"));
+            let target = dir.join(format!("{stem}.{which}.{}", encoded.extension));
             std::fs::write(&target, &encoded.bytes)
                 .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
             Ok(Written {

@@ -38,6 +38,7 @@ pub fn reduce(current: Option<&ImageDocument>, change: &DocChange) -> Outcome {
             doc.original.width = Some(e.source.width);
             doc.original.height = Some(e.source.height);
             doc.original.format = Some(e.source.format.clone());
+            doc.original.camera = e.source.camera.clone();
             doc.renditions = Some(Renditions {
                 thumb: rendition(&e.thumb),
                 preview: rendition(&e.preview),
@@ -107,6 +108,7 @@ fn uploaded(upload: &Upload) -> ImageDocument {
             format: None,
             width: None,
             height: None,
+            camera: None,
         },
         renditions: None,
         placeholder: None,

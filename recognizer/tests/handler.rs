@@ -209,6 +209,7 @@ fn renditions_ready(id: &str) -> Message {
             format: "jpeg".to_owned(),
             width: 451,
             height: 300,
+            camera: None,
         },
         thumb: rendition(&format!("{id}/thumb.jpg")),
         preview: rendition(&format!("{id}/preview.jpg")),

@@ -78,9 +78,10 @@ impl ResizerHandler {
             thumb,
             preview,
             placeholder,
+            camera,
         } = rendered;
-        let thumb = self.put(image_id, "thumb.jpg", thumb).await?;
-        let preview = self.put(image_id, "preview.jpg", preview).await?;
+        let thumb = self.put(image_id, "thumb", thumb).await?;
+        let preview = self.put(image_id, "preview", preview).await?;
         let ready = RenditionsReady {
             image_id: image_id.to_owned(),
             source: SourceImage {
@@ -91,6 +92,7 @@ impl ResizerHandler {
                 format,
                 width,
                 height,
+                camera,
             },
             thumb,
             preview,
@@ -114,15 +116,15 @@ impl ResizerHandler {
         Ok(())
     }
 
-    /// Writes one rendition under `<image_id>/<name>`. Overwriting is harmless: renders are
-    /// deterministic, so a replay writes the same bytes.
+    /// Writes one rendition under `<image_id>/<name>.<extension>`. Overwriting is harmless:
+    /// renders are deterministic, so a replay writes the same bytes.
     async fn put(
         &self,
         image_id: &str,
         name: &str,
         rendition: Encoded,
     ) -> Result<RenditionInfo, HandlerError> {
-        let key = format!("{image_id}/{name}");
+        let key = format!("{image_id}/{name}.{}", rendition.extension);
         let size = rendition.bytes.len() as u64;
         self.store
             .put(

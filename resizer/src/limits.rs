@@ -11,6 +11,7 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Li
 use imgpipe_core::jpeg::{self, JpegError};
 
 use crate::error::RenderError;
+use crate::heif;
 
 /// The longest side accepted. JPEG and WebP cannot store more, so a longer side in any header is
 /// junk or a decompression bomb rather than a photo.
@@ -34,11 +35,15 @@ pub(crate) struct DecodeLimits {
 /// decoded at reduced scale, so `image` can be smaller than `width x height`.
 pub(crate) struct Decoded {
     pub image: DynamicImage,
-    pub format: ImageFormat,
+    /// The format's name as published: `jpeg`, `png`, `webp`, `gif`, `tiff`, `bmp`, `heic`,
+    /// `avif`.
+    pub format: &'static str,
     pub orientation: Orientation,
     /// The size stored in the file, before orientation.
     pub width: u32,
     pub height: u32,
+    /// The embedded ICC profile, if any: the pixels are in its colour space.
+    pub icc: Option<Vec<u8>>,
 }
 
 impl DecodeLimits {
@@ -49,6 +54,21 @@ impl DecodeLimits {
                 .saturating_mul(MAX_BYTES_PER_PIXEL)
                 .saturating_add(DECODER_HEADROOM),
         }
+    }
+
+    /// Refuses a declared size over the side, pixel or memory limits.
+    fn check(&self, width: u32, height: u32) -> Result<(), RenderError> {
+        if width > MAX_SIDE || height > MAX_SIDE {
+            return Err(RenderError::TooWide { limit: MAX_SIDE });
+        }
+        if u64::from(width) * u64::from(height) > self.max_pixels {
+            return Err(RenderError::TooManyPixels {
+                width,
+                height,
+                limit: self.max_pixels,
+            });
+        }
+        Ok(())
     }
 
     fn image_limits(&self) -> Limits {
@@ -72,6 +92,19 @@ pub(crate) fn decode(
     if bytes.is_empty() {
         return Err(RenderError::Empty);
     }
+    if let Some(kind) = heif::sniff(bytes) {
+        let decoded = heif::decode(bytes, |width, height| limits.check(width, height))?;
+        let (width, height) = (decoded.image.width(), decoded.image.height());
+        return Ok(Decoded {
+            image: decoded.image,
+            format: kind.name(),
+            // libheif has applied the container's rotation and mirroring.
+            orientation: Orientation::NoTransforms,
+            width,
+            height,
+            icc: decoded.icc,
+        });
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| RenderError::Corrupt(e.to_string()))?;
@@ -86,13 +119,7 @@ pub(crate) fn decode(
             "header declares {width}x{height} pixels"
         )));
     }
-    if u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(RenderError::TooManyPixels {
-            width,
-            height,
-            limit: limits.max_pixels,
-        });
-    }
+    limits.check(width, height)?;
     if decoder.total_bytes() > limits.max_alloc {
         return Err(RenderError::TooMuchMemory {
             limit: limits.max_alloc,
@@ -105,39 +132,44 @@ pub(crate) fn decode(
     }
     // A damaged EXIF block should not cost the uploader the picture: show it as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    // Likewise a damaged profile: the pixels are shown unconverted.
+    let icc = decoder.icc_profile().ok().flatten();
     if format == ImageFormat::Jpeg
         && let Some(scaled) = jpeg::decode_scaled(bytes, 0, min_long, limits.max_pixels)
             .map_err(|e| from_jpeg(e, limits))?
     {
         return Ok(Decoded {
             image: DynamicImage::ImageRgb8(scaled.image),
-            format,
+            format: format_name(format),
             orientation,
             width,
             height,
+            icc,
         });
     }
     // Other formats, and CMYK JPEGs (which libjpeg-turbo cannot turn into RGB).
     let image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, limits))?;
     Ok(Decoded {
         image,
-        format,
+        format: format_name(format),
         orientation,
         width,
         height,
+        icc,
     })
 }
 
 /// The name published in `SourceImage::format`: lowercase, `jpeg` rather than `jpg`.
-pub(crate) fn format_name(format: ImageFormat) -> String {
+fn format_name(format: ImageFormat) -> &'static str {
     match format {
-        ImageFormat::Jpeg => "jpeg".to_owned(),
-        ImageFormat::Png => "png".to_owned(),
-        ImageFormat::WebP => "webp".to_owned(),
-        ImageFormat::Gif => "gif".to_owned(),
-        ImageFormat::Tiff => "tiff".to_owned(),
-        ImageFormat::Bmp => "bmp".to_owned(),
-        other => format!("{other:?}").to_lowercase(),
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Gif => "gif",
+        ImageFormat::Tiff => "tiff",
+        ImageFormat::Bmp => "bmp",
+        // Only the formats above have decoders compiled in; others fail before this.
+        _ => "other",
     }
 }
 

@@ -1,12 +1,15 @@
-//! The renderer: one decode of an original, two JPEG renditions and a placeholder. Pure and
+//! The renderer: one decode of an original, two renditions (JPEG or WebP) and a placeholder. Pure and
 //! deterministic (no I/O, no clocks, no randomness), so a replayed message rewrites
 //! byte-identical objects.
 
 use image::RgbImage;
-use imgpipe_core::config::ResizerConfig;
+use imgpipe_core::config::{RenditionFormat, ResizerConfig};
+use imgpipe_core::document::CameraInfo;
 
+use crate::camera;
+use crate::color::ToSrgb;
 use crate::error::RenderError;
-use crate::limits::{DecodeLimits, decode, format_name};
+use crate::limits::{DecodeLimits, decode};
 use crate::placeholder::thumbhash;
 use crate::resize::{fit, flatten_to_rgb8, orient, resize_to, swaps_axes};
 
@@ -15,7 +18,9 @@ use crate::resize::{fit, flatten_to_rgb8, orient, resize_to, swaps_axes};
 pub struct Renderer {
     thumb_size: u32,
     preview_size: u32,
-    jpeg_quality: u8,
+    format: RenditionFormat,
+    quality: u8,
+    keep_gps: bool,
     limits: DecodeLimits,
 }
 
@@ -23,7 +28,7 @@ pub struct Renderer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
     /// Format found in the content (not the file name): `jpeg`, `png`, `webp`, `gif`, `tiff`,
-    /// `bmp`.
+    /// `bmp`, `heic`, `avif`.
     pub format: String,
     /// Width of the original after EXIF orientation.
     pub width: u32,
@@ -35,6 +40,8 @@ pub struct Rendered {
     pub preview: Encoded,
     /// ThumbHash of the image, base64 (standard alphabet).
     pub placeholder: String,
+    /// Camera metadata from EXIF (GPS only when configured).
+    pub camera: Option<CameraInfo>,
 }
 
 /// One encoded rendition.
@@ -43,25 +50,30 @@ pub struct Encoded {
     pub bytes: Vec<u8>,
     pub width: u32,
     pub height: u32,
-    /// Always `image/jpeg` today.
+    /// `image/jpeg` or `image/webp`, per `resizer.format`.
     pub content_type: &'static str,
+    /// File name extension for that type: `jpg` or `webp`.
+    pub extension: &'static str,
 }
 
 impl Renderer {
-    /// Takes sizes, quality and the pixel limit from `config`; nonsensical values (a zero size,
-    /// quality 0 or over 100) are clamped rather than refused.
+    /// Takes sizes, format, quality and the pixel limit from `config`; nonsensical values (a
+    /// zero size, quality 0 or over 100) are clamped rather than refused.
     pub fn new(config: &ResizerConfig) -> Self {
         Renderer {
             thumb_size: config.thumb_size.max(1),
             preview_size: config.preview_size.max(1),
-            jpeg_quality: config.jpeg_quality.clamp(1, 100),
+            format: config.format,
+            quality: config.jpeg_quality.clamp(1, 100),
+            keep_gps: config.keep_gps,
             limits: DecodeLimits::new(config.max_pixels),
         }
     }
 
     /// Decodes `bytes` (format sniffed from the content; dimensions checked from the header
-    /// before decoding), turns it upright per EXIF, flattens alpha onto white, and renders a
-    /// thumbnail and a preview as JPEG (never upscaled) plus a ThumbHash placeholder.
+    /// before decoding), turns it upright per EXIF, flattens alpha onto white, converts an
+    /// embedded ICC profile to sRGB, and renders a thumbnail and a preview (never upscaled) plus
+    /// a ThumbHash placeholder; reads the camera metadata.
     ///
     /// CPU-bound (tens of milliseconds for a large photo): call it from a blocking thread.
     pub fn render(&self, bytes: &[u8]) -> Result<Rendered, RenderError> {
@@ -70,21 +82,29 @@ impl Renderer {
         let orientation = decoded.orientation;
         let (stored_width, stored_height) = (decoded.width, decoded.height);
         let source = flatten_to_rgb8(decoded.image);
+        let to_srgb = decoded.icc.as_deref().and_then(ToSrgb::from_icc);
 
         // Resize first and orient the small results: turning a 100-megapixel buffer a quarter
         // would copy it whole. `fit` is symmetric in width and height, so the stored-layout
         // targets orient into exactly the upright targets.
         let (preview_width, preview_height) = fit(stored_width, stored_height, self.preview_size);
-        let preview = resize_to(&source, preview_width, preview_height)?;
+        let mut preview = resize_to(&source, preview_width, preview_height)?;
+        // Colour conversion at rendition size: a few hundred thousand pixels, not millions.
+        if let Some(to_srgb) = &to_srgb {
+            to_srgb.apply(&mut preview);
+        }
         let (thumb_width, thumb_height) = fit(stored_width, stored_height, self.thumb_size);
         // The thumbnail comes from the preview when the preview is at least as large: far
         // fewer source pixels to convolve, and no visible difference at thumbnail size.
-        let thumb_source = if preview_width >= thumb_width && preview_height >= thumb_height {
-            &preview
+        let thumb = if preview_width >= thumb_width && preview_height >= thumb_height {
+            resize_to(&preview, thumb_width, thumb_height)?
         } else {
-            &source
+            let mut thumb = resize_to(&source, thumb_width, thumb_height)?;
+            if let Some(to_srgb) = &to_srgb {
+                to_srgb.apply(&mut thumb);
+            }
+            thumb
         };
-        let thumb = resize_to(thumb_source, thumb_width, thumb_height)?;
         drop(source);
 
         let preview = orient(preview, orientation);
@@ -95,23 +115,47 @@ impl Renderer {
             (stored_width, stored_height)
         };
         Ok(Rendered {
-            format: format_name(decoded.format),
+            format: decoded.format.to_owned(),
             width,
             height,
             placeholder: thumbhash(&thumb)?,
             thumb: self.encode(&thumb)?,
             preview: self.encode(&preview)?,
+            camera: camera::read(bytes, self.keep_gps),
+        })
+    }
+
+    fn encode(&self, image: &RgbImage) -> Result<Encoded, RenderError> {
+        match self.format {
+            RenditionFormat::Jpeg => self.encode_jpeg(image),
+            RenditionFormat::Webp => self.encode_webp(image),
+        }
+    }
+
+    /// Lossy WebP with libwebp, at the configured quality.
+    fn encode_webp(&self, image: &RgbImage) -> Result<Encoded, RenderError> {
+        let encoder = webp::Encoder::from_rgb(image.as_raw(), image.width(), image.height());
+        let bytes = encoder
+            .encode_simple(false, f32::from(self.quality))
+            .map_err(|e| RenderError::Rendition(format!("WebP encoding: {e:?}")))?
+            .to_vec();
+        Ok(Encoded {
+            bytes,
+            width: image.width(),
+            height: image.height(),
+            content_type: "image/webp",
+            extension: "webp",
         })
     }
 
     /// JPEG with libjpeg-turbo (SIMD), 4:2:0 chroma as cameras and web services use for photos:
     /// about a third smaller than 4:4:4 at the same quality and faster for the recognizer (and
     /// browsers) to decode.
-    fn encode(&self, image: &RgbImage) -> Result<Encoded, RenderError> {
+    fn encode_jpeg(&self, image: &RgbImage) -> Result<Encoded, RenderError> {
         let error = |e: turbojpeg::Error| RenderError::Rendition(format!("JPEG encoding: {e}"));
         let mut compressor = turbojpeg::Compressor::new().map_err(error)?;
         compressor
-            .set_quality(i32::from(self.jpeg_quality))
+            .set_quality(i32::from(self.quality))
             .map_err(error)?;
         compressor
             .set_subsamp(turbojpeg::Subsamp::Sub2x2)
@@ -131,6 +175,7 @@ impl Renderer {
             width: image.width(),
             height: image.height(),
             content_type: "image/jpeg",
+            extension: "jpg",
         })
     }
 }

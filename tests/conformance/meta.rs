@@ -28,6 +28,7 @@ fn doc(id: &str, minute: u32, status: Status, tags: &[&str]) -> ImageDocument {
             format: None,
             width: None,
             height: None,
+            camera: None,
         },
         renditions: None,
         placeholder: None,

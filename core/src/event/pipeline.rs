@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::document::{Category, ModelInfo, Tag, TextLine};
+use crate::document::{CameraInfo, Category, ModelInfo, Tag, TextLine};
 
 /// The original object a stage worked from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +17,9 @@ pub struct SourceImage {
     /// Dimensions after EXIF orientation was applied.
     pub width: u32,
     pub height: u32,
+    /// Camera metadata from EXIF; absent from older resizers and files without any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraInfo>,
 }
 
 /// One rendition written to the renditions bucket.
