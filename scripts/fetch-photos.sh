@@ -144,5 +144,39 @@ os.replace(out + ".tmp", out)
 PY
 fi
 
+# Hostile files for the resizer and pipeline tests (not photos): a real PNG decompression bomb
+# (20000x20000 1-bit, a 50 MB image in a few dozen KB of deflate) and china.jpg whose frame
+# header now declares 60000x60000.
+if [[ ! -f $OUT/bomb.png || ! -f $OUT/header_60000.jpg || $OUT/header_60000.jpg -ot $OUT/china.jpg ]]; then
+    log "making bomb.png and header_60000.jpg"
+    "$PY" - "$OUT" <<'PY'
+import os, struct, sys, zlib
+out = sys.argv[1]
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+side = 20000
+row = b"\0" * (1 + (side + 7) // 8)  # filter byte, then 1-bit pixels
+z = zlib.compressobj(9)
+idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+       + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+with open(os.path.join(out, "bomb.png.tmp"), "wb") as f:
+    f.write(png)
+os.replace(os.path.join(out, "bomb.png.tmp"), os.path.join(out, "bomb.png"))
+
+jpeg = bytearray(open(os.path.join(out, "china.jpg"), "rb").read())
+at = 2
+while True:
+    marker, length = jpeg[at + 1], struct.unpack(">H", jpeg[at + 2:at + 4])[0]
+    if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+        jpeg[at + 5:at + 9] = struct.pack(">HH", 60000, 60000)
+        break
+    at += 2 + length
+with open(os.path.join(out, "header_60000.jpg.tmp"), "wb") as f:
+    f.write(jpeg)
+os.replace(os.path.join(out, "header_60000.jpg.tmp"), os.path.join(out, "header_60000.jpg"))
+PY
+fi
+
 n=$(compgen -G "$OUT/*" | wc -l)
 log "done: $n files in $OUT"

@@ -317,11 +317,22 @@ async fn corrupt_files_fail_with_a_reason_and_the_next_photo_succeeds() {
             b"these are not the pixels you are looking for".to_vec(),
         )
         .await;
+    let bomb = client
+        .upload("bomb.png", "image/png", photo("bomb.png"))
+        .await;
+    let forged = client
+        .upload("forged.jpg", "image/jpeg", photo("header_60000.jpg"))
+        .await;
+    let heic = photo("hopper.heif");
+    let cut_heic = client
+        .upload("cut.heic", "image/heic", heic[..heic.len() / 2].to_vec())
+        .await;
     let good = client
         .upload("flower.jpg", "image/jpeg", photo("flower.jpg"))
         .await;
 
-    for ticket in [&truncated, &text] {
+    let bad = [&truncated, &text, &bomb, &forged, &cut_heic];
+    for ticket in bad {
         let doc = client.wait_terminal(&ticket.image_id, DEADLINE).await;
         assert_eq!(doc["status"], "failed", "{doc}");
         assert_eq!(doc["error"]["stage"], "resizer");
@@ -341,11 +352,19 @@ async fn corrupt_files_fail_with_a_reason_and_the_next_photo_succeeds() {
         reason(&text_doc).contains("not an image") || reason(&text_doc).contains("format"),
         "{text_doc}"
     );
+    for (ticket, expected) in [
+        (&bomb, "over the 100000000 pixel limit"),
+        (&forged, "60000x60000"),
+        (&cut_heic, "heif"),
+    ] {
+        let doc = client.image(&ticket.image_id).await.expect("doc");
+        assert!(reason(&doc).contains(expected), "{doc}");
+    }
     let good_doc = client.wait_terminal(&good.image_id, DEADLINE).await;
     assert_eq!(good_doc["status"], "done");
 
     let (_, failed) = client.get_json("/api/images?status=failed").await;
-    assert_eq!(failed["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(failed["items"].as_array().map(Vec::len), Some(bad.len()));
     wait_idle(&running, DEADLINE).await;
     let dead = running
         .backends
@@ -353,7 +372,50 @@ async fn corrupt_files_fail_with_a_reason_and_the_next_photo_succeeds() {
         .dead_letters("resizer", 10)
         .await
         .expect("dead letters");
-    assert_eq!(dead.len(), 2, "both bad files are dead-lettered");
+    assert_eq!(dead.len(), bad.len(), "every bad file is dead-lettered");
+    running.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_formats_and_camera_metadata_reach_the_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let running = spawn(test_config(dir.path())).await;
+    let client = Client::new(&running.base_url);
+
+    // (file, content type, format recorded, upright size)
+    let uploads = [
+        ("hopper.heif", "image/heic", "heic", (128, 128)),
+        ("rot1mir0.avif", "image/avif", "avif", (640, 427)),
+        ("china_gps.jpg", "image/jpeg", "jpeg", (640, 427)),
+    ];
+    let mut tickets = Vec::new();
+    for (name, content_type, ..) in uploads {
+        tickets.push(client.upload(name, content_type, photo(name)).await);
+    }
+    for (ticket, (name, _, format, (width, height))) in tickets.iter().zip(uploads) {
+        let doc = client.wait_terminal(&ticket.image_id, DEADLINE).await;
+        assert_eq!(doc["status"], "done", "{name}: {doc}");
+        assert_eq!(doc["original"]["format"], format, "{name}");
+        assert_eq!(dims(&doc, "preview"), (width, height), "{name}");
+        assert_eq!(
+            (
+                doc["original"]["width"].as_u64(),
+                doc["original"]["height"].as_u64()
+            ),
+            (Some(width), Some(height)),
+            "{name}"
+        );
+        assert!(!doc["tags"].as_array().expect("tags").is_empty(), "{name}");
+    }
+    let china = client.image(&tickets[2].image_id).await.expect("doc");
+    let camera = &china["original"]["camera"];
+    assert_eq!(camera["make"], "Canon", "{china}");
+    assert_eq!(camera["model"], "Canon EOS 5D Mark IV");
+    assert_eq!(camera["taken_at"], "2019-07-14T09:21:05+08:00");
+    assert!(
+        camera.get("gps").is_none(),
+        "GPS is private by default: {camera}"
+    );
     running.stop().await.expect("clean stop");
 }
 

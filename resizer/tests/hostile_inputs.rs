@@ -145,3 +145,41 @@ fn header_alone_is_an_error() {
         );
     }
 }
+
+#[test]
+fn png_decompression_bomb_is_refused_before_inflating() {
+    // 20000x20000 pixels in under 64 KiB: a real, valid PNG that would inflate to 50 MB of
+    // 1-bit rows, and to 1.2 GB as the RGB buffer a renderer needs.
+    let bomb = photo("bomb.png");
+    assert!(bomb.len() < 64 * 1024, "bomb is {} bytes", bomb.len());
+    let (error, elapsed) = expect_error(&bomb);
+    assert_eq!(
+        error.to_string(),
+        "image is 20000x20000 = 400000000 pixels, over the 100000000 pixel limit"
+    );
+    assert!(elapsed < HEADER_ONLY, "took {elapsed:?}");
+}
+
+#[test]
+fn truncated_heic_and_avif_are_errors() {
+    for name in ["hopper.heif", "hopper.avif"] {
+        let bytes = photo(name);
+        for cut in [bytes.len() / 2, 40] {
+            let (error, _) = expect_error(&bytes[..cut]);
+            assert!(
+                matches!(error, RenderError::Corrupt(_)),
+                "{name} cut at {cut}: {error}"
+            );
+            assert!(error.to_string().contains("HEIF"), "{name}: {error}");
+        }
+    }
+}
+
+#[test]
+fn video_in_an_iso_container_is_not_an_image() {
+    // An MP4 header shares HEIF's box structure: it must not reach libheif as an image.
+    let mut mp4 = 24u32.to_be_bytes().to_vec();
+    mp4.extend(b"ftypisom\0\0\x02\0isommp41");
+    let (error, _) = expect_error(&mp4);
+    assert_eq!(error.to_string(), "not an image (unrecognised format)");
+}
