@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{Client, labels, photo, spawn, test_config, wait_idle};
 use imgpipe_core::bus::Message;
+use imgpipe_core::config::RenditionFormat;
 use imgpipe_core::event::{
     S3Bucket, S3Entity, S3Event, S3EventRecord, S3Object, Topic, encode_key,
 };
@@ -415,6 +416,49 @@ async fn phone_formats_and_camera_metadata_reach_the_document() {
     assert!(
         camera.get("gps").is_none(),
         "GPS is private by default: {camera}"
+    );
+    running.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webp_renditions_are_served_and_tagged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = test_config(dir.path());
+    config.resizer.format = RenditionFormat::Webp;
+    let running = spawn(config).await;
+    let client = Client::new(&running.base_url);
+
+    let ticket = client
+        .upload("chelsea.jpg", "image/jpeg", photo("chelsea.jpg"))
+        .await;
+    let doc = client.wait_terminal(&ticket.image_id, DEADLINE).await;
+    assert_eq!(doc["status"], "done", "{doc}");
+    for which in ["thumb", "preview"] {
+        let rendition = &doc["renditions"][which];
+        assert_eq!(rendition["content_type"], "image/webp", "{doc}");
+        assert!(
+            rendition["key"]
+                .as_str()
+                .is_some_and(|k| k.ends_with(".webp")),
+            "{rendition}"
+        );
+        let url = rendition["url"].as_str().expect("url");
+        let res = client.http.get(url).send().await.expect("reachable");
+        assert_eq!(res.status(), 200);
+        let bytes = res.bytes().await.expect("body");
+        let image =
+            image::load_from_memory_with_format(&bytes, image::ImageFormat::WebP).expect("a WebP");
+        assert_eq!(
+            (u64::from(image.width()), u64::from(image.height())),
+            dims(&doc, which)
+        );
+    }
+    // The recognizer reads the WebP preview as well as a JPEG one.
+    let top5 = labels(&doc);
+    assert!(
+        top5.iter()
+            .any(|l| ["tabby", "tiger cat", "Egyptian cat"].contains(&l.as_str())),
+        "{top5:?}"
     );
     running.stop().await.expect("clean stop");
 }

@@ -139,8 +139,9 @@ pub fn orientation(data: &[u8]) -> Orientation {
         .unwrap_or(Orientation::NoTransforms)
 }
 
-/// The TIFF structure inside the first EXIF APP1 segment, looked for before the image data.
-fn exif(data: &[u8]) -> Option<&[u8]> {
+/// The TIFF structure inside the first EXIF APP1 segment, looked for before the image data
+/// (never scanning the entropy-coded data).
+pub fn exif(data: &[u8]) -> Option<&[u8]> {
     let mut i = 2;
     while i + 4 <= data.len() && data[i] == MARKER {
         let marker = data[i + 1];

@@ -13,9 +13,15 @@ const MAX_TEXT: usize = 120;
 /// What the EXIF of `bytes` says about the camera, or `None` when there is no EXIF or it says
 /// nothing we keep. GPS only with `keep_gps`.
 pub(crate) fn read(bytes: &[u8], keep_gps: bool) -> Option<CameraInfo> {
-    let exif = exif::Reader::new()
-        .read_from_container(&mut Cursor::new(bytes))
-        .ok()?;
+    let reader = exif::Reader::new();
+    let exif = if bytes.starts_with(&[0xFF, 0xD8]) {
+        // Our own segment walk stops at the scan; kamadak-exif's reads through a JPEG without
+        // EXIF to its end, a few milliseconds for a large photo.
+        reader.read_raw(imgpipe_core::jpeg::exif(bytes)?.to_vec())
+    } else {
+        reader.read_from_container(&mut Cursor::new(bytes))
+    }
+    .ok()?;
     let info = CameraInfo {
         make: text(&exif, Tag::Make),
         model: text(&exif, Tag::Model),
@@ -56,11 +62,12 @@ fn ascii(exif: &Exif, tag: Tag) -> Option<&[u8]> {
     }
 }
 
-/// `DateTimeOriginal` (else `DateTime`) with its offset tag when present, as ISO 8601.
+/// `DateTimeOriginal` (else `DateTimeDigitized`; never `DateTime`, which editors rewrite) with
+/// its offset tag when present, as ISO 8601.
 fn taken_at(exif: &Exif) -> Option<String> {
     let (stamp, offset) = [
         (Tag::DateTimeOriginal, Tag::OffsetTimeOriginal),
-        (Tag::DateTime, Tag::OffsetTime),
+        (Tag::DateTimeDigitized, Tag::OffsetTimeDigitized),
     ]
     .into_iter()
     .find_map(|(stamp, offset)| Some((ascii(exif, stamp)?, ascii(exif, offset))))?;
