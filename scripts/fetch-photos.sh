@@ -147,11 +147,15 @@ fi
 # Hostile files for the resizer and pipeline tests (not photos): a real PNG decompression bomb
 # (20000x20000 1-bit, a 50 MB image in a few dozen KB of deflate) and china.jpg whose frame
 # header now declares 60000x60000.
-if [[ ! -f $OUT/bomb.png || ! -f $OUT/header_60000.jpg || $OUT/header_60000.jpg -ot $OUT/china.jpg ]]; then
-    log "making bomb.png and header_60000.jpg"
-    "$PY" - "$OUT" <<'PY'
+# They live in hostile/, apart from the photos, so that tests taking every photo skip them.
+HOSTILE=$OUT/hostile
+mkdir -p "$HOSTILE"
+rm -f "$OUT/bomb.png" "$OUT/header_60000.jpg" # where an earlier version put them
+if [[ ! -f $HOSTILE/bomb.png || ! -f $HOSTILE/header_60000.jpg || $HOSTILE/header_60000.jpg -ot $OUT/china.jpg ]]; then
+    log "making hostile/bomb.png and hostile/header_60000.jpg"
+    "$PY" - "$OUT" "$HOSTILE" <<'PY'
 import os, struct, sys, zlib
-out = sys.argv[1]
+photos, out = sys.argv[1:]
 def chunk(kind, body):
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 side = 20000
@@ -164,7 +168,7 @@ with open(os.path.join(out, "bomb.png.tmp"), "wb") as f:
     f.write(png)
 os.replace(os.path.join(out, "bomb.png.tmp"), os.path.join(out, "bomb.png"))
 
-jpeg = bytearray(open(os.path.join(out, "china.jpg"), "rb").read())
+jpeg = bytearray(open(os.path.join(photos, "china.jpg"), "rb").read())
 at = 2
 while True:
     marker, length = jpeg[at + 1], struct.unpack(">H", jpeg[at + 2:at + 4])[0]

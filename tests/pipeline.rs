@@ -319,10 +319,14 @@ async fn corrupt_files_fail_with_a_reason_and_the_next_photo_succeeds() {
         )
         .await;
     let bomb = client
-        .upload("bomb.png", "image/png", photo("bomb.png"))
+        .upload("bomb.png", "image/png", photo("hostile/bomb.png"))
         .await;
     let forged = client
-        .upload("forged.jpg", "image/jpeg", photo("header_60000.jpg"))
+        .upload(
+            "forged.jpg",
+            "image/jpeg",
+            photo("hostile/header_60000.jpg"),
+        )
         .await;
     let heic = photo("hopper.heif");
     let cut_heic = client

@@ -150,7 +150,7 @@ fn header_alone_is_an_error() {
 fn png_decompression_bomb_is_refused_before_inflating() {
     // 20000x20000 pixels in under 64 KiB: a real, valid PNG that would inflate to 50 MB of
     // 1-bit rows, and to 1.2 GB as the RGB buffer a renderer needs.
-    let bomb = photo("bomb.png");
+    let bomb = photo("hostile/bomb.png");
     assert!(bomb.len() < 64 * 1024, "bomb is {} bytes", bomb.len());
     let (error, elapsed) = expect_error(&bomb);
     assert_eq!(
