@@ -22,7 +22,8 @@ pub struct Upload {
 pub enum DocChange {
     /// The original landed in the object store.
     Uploaded(Upload),
-    Renditions(RenditionsReady),
+    /// Boxed: with camera metadata it is several times the size of the others.
+    Renditions(Box<RenditionsReady>),
     Tags(TagsReady),
     Failed(StageFailed),
 }
@@ -67,7 +68,9 @@ impl DocChange {
                     })
                     .collect()
             }
-            Topic::RENDITIONS_READY => vec![DocChange::Renditions(serde_json::from_slice(body)?)],
+            Topic::RENDITIONS_READY => vec![DocChange::Renditions(Box::new(
+                serde_json::from_slice(body)?,
+            ))],
             Topic::TAGS_READY => vec![DocChange::Tags(serde_json::from_slice(body)?)],
             Topic::STAGE_FAILED => vec![DocChange::Failed(serde_json::from_slice(body)?)],
             _ => Vec::new(),
