@@ -1,11 +1,12 @@
 //! `imgpipe thumbnail FILE... --out DIR`: the resizer on local files, for scripts and
 //! benchmarks. The same code as the resizer stage (sniff the format, check the header against
 //! `resizer.max_pixels`, one decode at reduced scale where the format allows, EXIF orientation,
-//! Lanczos3 thumbnail and preview, JPEG), with the same `resizer.*` config. Files are processed in
-//! parallel, one per core. Writes `DIR/<stem>.thumb.jpg` and `DIR/<stem>.preview.jpg` and prints
-//! one JSON line per file, in the order given:
-//! `{"path", "format", "width", "height", "thumb": {path, width, height, bytes},
-//! "preview": {...}, "ms"}`, or `{"path", "error"}` for a file that could not be rendered.
+//! Lanczos3 thumbnail and preview, sRGB, JPEG or WebP per `resizer.format`), with the same
+//! `resizer.*` config. Files are processed in parallel, one per core. Writes
+//! `DIR/<stem>.thumb.<ext>` and `DIR/<stem>.preview.<ext>` and prints one JSON line per file, in
+//! the order given: `{"path", "format", "width", "height", "thumb": {path, width, height,
+//! bytes}, "preview": {...}, "camera"?, "ms"}`, or `{"path", "error"}` for a file that could not
+//! be rendered.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use imgpipe_core::config::Config;
+use imgpipe_core::document::CameraInfo;
 use imgpipe_resizer::{Encoded, Renderer};
 use serde::Serialize;
 
@@ -52,6 +54,8 @@ enum Line {
         height: u32,
         thumb: Written,
         preview: Written,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        camera: Option<CameraInfo>,
         ms: f64,
     },
     Failed {
@@ -123,6 +127,7 @@ fn render(renderer: &Renderer, path: &Path, dir: &Path, max_bytes: u64) -> Line 
             format: rendered.format,
             width: rendered.width,
             height: rendered.height,
+            camera: rendered.camera,
             ms: (started.elapsed().as_secs_f64() * 1e4).round() / 10.0,
         })
     });
