@@ -55,7 +55,7 @@ enum Line {
         thumb: Written,
         preview: Written,
         #[serde(skip_serializing_if = "Option::is_none")]
-        camera: Option<CameraInfo>,
+        camera: Option<Box<CameraInfo>>,
         ms: f64,
     },
     Failed {
@@ -127,7 +127,7 @@ fn render(renderer: &Renderer, path: &Path, dir: &Path, max_bytes: u64) -> Line 
             format: rendered.format,
             width: rendered.width,
             height: rendered.height,
-            camera: rendered.camera,
+            camera: rendered.camera.map(Box::new),
             ms: (started.elapsed().as_secs_f64() * 1e4).round() / 10.0,
         })
     });
