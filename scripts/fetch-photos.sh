@@ -23,7 +23,7 @@ PILLOW_FILES=(hopper.jpg hopper_orientation_{2..8}.jpg flower2.jpg)
 # One format each (the resizer's format tests), odd colour layouts, a real camera file.
 PILLOW_FORMAT_FILES=(hopper.png hopper.webp hopper.gif hopper.tif hopper.bmp hopper_gray.jpg
     pil_sample_cmyk.jpg pil_sample_rgb.jpg tiff_16bit_RGB.tiff tiff_16bit_RGB_target.png
-    fujifilm.mpo)
+    fujifilm.mpo hopper_orientation_{2..8}.webp)
 # HEIC (HEVC) and AVIF (AV1), plus AVIFs stored rotated/mirrored with irot/imir.
 PILLOW_HEIF_FILES=(hopper.heif hopper.avif transparency.avif rot0mir0.avif rot1mir0.avif
     rot2mir1.avif rot3mir1.avif)

@@ -131,7 +131,10 @@ pub(crate) fn decode(
         ));
     }
     // A damaged EXIF block should not cost the uploader the picture: show it as stored.
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let orientation = match decoder.orientation() {
+        Ok(Orientation::NoTransforms) | Err(_) => exif_orientation(&mut decoder),
+        Ok(orientation) => orientation,
+    };
     // Likewise a damaged profile: the pixels are shown unconverted.
     let icc = decoder.icc_profile().ok().flatten();
     if format == ImageFormat::Jpeg
@@ -171,6 +174,20 @@ fn format_name(format: ImageFormat) -> &'static str {
         // Only the formats above have decoders compiled in; others fail before this.
         _ => "other",
     }
+}
+
+/// The orientation in the decoder's EXIF block, also when the block keeps the `Exif\0\0` header
+/// of a JPEG APP1 segment, as Pillow and some cameras write it into WebP and PNG files (the
+/// `image` crate expects the bare TIFF structure there and reads such files as upright).
+fn exif_orientation(decoder: &mut impl ImageDecoder) -> Orientation {
+    decoder
+        .exif_metadata()
+        .ok()
+        .flatten()
+        .and_then(|exif| {
+            Orientation::from_exif_chunk(exif.strip_prefix(b"Exif\0\0").unwrap_or(&exif))
+        })
+        .unwrap_or(Orientation::NoTransforms)
 }
 
 fn from_jpeg(error: JpegError, limits: &DecodeLimits) -> RenderError {

@@ -55,6 +55,21 @@ fn every_format_renders_the_same_picture() {
 }
 
 #[test]
+fn webp_exif_orientations_are_applied() {
+    let upright = preview("hopper.webp");
+    for n in 2..=8 {
+        let name = format!("hopper_orientation_{n}.webp");
+        let turned = preview(&name);
+        let diff = mean_abs_diff(&turned, &upright);
+        // As stored, the pixels really are turned.
+        let stored = mean_abs_diff(&decoded(&name), &decoded("hopper.webp"));
+        println!("{name}: {diff:.2} (stored {stored:.2})");
+        assert!(stored > 30.0, "{name} is not stored turned ({stored})");
+        assert!(diff < 10.0, "{name}: mean abs diff {diff} from hopper.webp");
+    }
+}
+
+#[test]
 fn heif_rotation_and_mirroring_are_applied() {
     let upright = preview("rot0mir0.avif");
     assert_eq!(upright.dimensions(), (640, 427));
