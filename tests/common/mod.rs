@@ -195,3 +195,12 @@ pub fn labels(doc: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Width and height of a document's rendition (`thumb` or `preview`).
+pub fn dims(doc: &Value, which: &str) -> (u64, u64) {
+    let r = &doc["renditions"][which];
+    (
+        r["width"].as_u64().expect("width"),
+        r["height"].as_u64().expect("height"),
+    )
+}
