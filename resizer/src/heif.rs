@@ -58,7 +58,7 @@ pub(crate) fn sniff(bytes: &[u8]) -> Option<HeifKind> {
         })
 }
 
-/// What libheif gave us: upright pixels, stored size (= upright size) and the ICC profile.
+/// What libheif gave us: upright pixels and the ICC profile.
 pub(crate) struct HeifDecoded {
     pub image: DynamicImage,
     pub icc: Option<Vec<u8>>,

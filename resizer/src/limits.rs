@@ -56,7 +56,7 @@ impl DecodeLimits {
         }
     }
 
-    /// Refuses a declared size over the side, pixel or memory limits.
+    /// Refuses a declared size over the side or pixel limit.
     fn check(&self, width: u32, height: u32) -> Result<(), RenderError> {
         if width > MAX_SIDE || height > MAX_SIDE {
             return Err(RenderError::TooWide { limit: MAX_SIDE });
