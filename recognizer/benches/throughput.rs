@@ -5,7 +5,7 @@
 //! ```sh
 //! bash scripts/setup.sh   # model, runtime, photos, .venv with onnxruntime
 //! cargo bench -p imgpipe-recognizer --bench throughput \
-//!     [-- --seconds 5 --rounds 3 --batches 1,8,32 --callers N]
+//!     [-- --seconds 5 --rounds 3 --batches 1,8,32 --callers N --parallel-runs N --intra-threads N]
 //! ```
 //!
 //! Ours: callers (twice the batch size, as `recognizer.concurrency` is by default) each take the
@@ -64,6 +64,10 @@ struct Options {
     callers: Option<usize>,
     /// Alternating measurements of ours and Python's per batch size; the medians are compared.
     rounds: usize,
+    /// Our sessions side by side (`recognizer.parallel_runs`); default as configured.
+    parallel_runs: Option<usize>,
+    /// Intra-op threads per session (`recognizer.intra_threads`); default as configured.
+    intra_threads: Option<usize>,
 }
 
 fn options() -> Result<Options, Error> {
@@ -72,6 +76,8 @@ fn options() -> Result<Options, Error> {
         batches: vec![1, 8, 32],
         callers: None,
         rounds: 3,
+        parallel_runs: None,
+        intra_threads: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -89,6 +95,12 @@ fn options() -> Result<Options, Error> {
             "--rounds" => {
                 options.rounds = args.next().ok_or("--rounds N")?.parse::<usize>()?.max(1)
             }
+            "--parallel-runs" => {
+                options.parallel_runs = Some(args.next().ok_or("--parallel-runs N")?.parse()?)
+            }
+            "--intra-threads" => {
+                options.intra_threads = Some(args.next().ok_or("--intra-threads N")?.parse()?)
+            }
             "--bench" => {} // passed by `cargo bench`
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -104,11 +116,14 @@ fn main() -> Result<(), Error> {
         .to_owned();
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("recognizer-bench");
     std::fs::create_dir_all(&cache)?;
+    let defaults = RecognizerConfig::default();
     let config = RecognizerConfig {
         model: root.join("models/efficientnet-lite0.onnx"),
         labels: root.join("models/efficientnet-lite0.labels.txt"),
         onnxruntime: root.join("models/libonnxruntime.so"),
-        ..RecognizerConfig::default()
+        parallel_runs: options.parallel_runs.unwrap_or(defaults.parallel_runs),
+        intra_threads: options.intra_threads.unwrap_or(defaults.intra_threads),
+        ..defaults
     };
     let python = root.join(".venv/bin/python");
     for needed in [&config.model, &config.onnxruntime, &python] {

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::batcher::{BatchStats, Batcher, Model};
 use crate::error::RecognizerError;
+use crate::gate::Gate;
 use crate::taxonomy::Taxonomy;
 use crate::{preprocess, provider, runtime, scores};
 
@@ -33,6 +34,8 @@ pub struct Recognition {
 /// [`crate::batcher`]). ONNX Runtime spreads each run over `intra_threads`.
 pub struct Classifier {
     batcher: Batcher,
+    /// Callers decoding and preprocessing at once: the cores the model leaves free.
+    gate: Gate,
     labels: Vec<String>,
     taxonomy: Taxonomy,
     min_score: f32,
@@ -49,6 +52,7 @@ impl std::fmt::Debug for Classifier {
             .field("classes", &self.labels.len())
             .field("categories", &self.taxonomy.len())
             .field("batch_size", &self.batcher.max_images())
+            .field("preprocessing_at_once", &self.gate.size())
             .field("execution_provider", &self.provider)
             .finish_non_exhaustive()
     }
@@ -129,6 +133,7 @@ impl Classifier {
             Duration::from_millis(config.batch_wait_ms),
             models,
         )?;
+        let gate = Gate::new(preprocessing_at_once(config, placed.provider));
         tracing::info!(
             model = %config.model.display(),
             name = %config.model_name,
@@ -139,11 +144,13 @@ impl Classifier {
             parallel_runs = config.parallel_runs.max(1),
             batch_size,
             batch_wait_ms = config.batch_wait_ms,
+            preprocessing_at_once = gate.size(),
             execution_provider = placed.provider.as_str(),
             "loaded classifier"
         );
         Ok(Classifier {
             batcher,
+            gate,
             labels,
             taxonomy,
             min_score: config.min_score,
@@ -166,11 +173,21 @@ impl Classifier {
         bytes: &[u8],
         top_k: usize,
     ) -> Result<Recognition, RecognizerError> {
+        let turn = self.gate.enter();
         let ticket = self.batcher.reserve();
         let image = preprocess::decode_at_least(bytes, preprocess::RESIZE_SHORTER, 0)?;
         let input = preprocess::tensor(&image)?;
+        drop(turn);
         let logits = ticket.run(input, 1)?;
         self.interpret(&logits, top_k)
+    }
+
+    /// Decodes `bytes` as [`preprocess::decode_at_least`] does, at a scale that suits the model
+    /// and keeps the longer side at least `min_long`, in turn with the other callers
+    /// preprocessing (as many at once as the model leaves cores free).
+    pub fn decode(&self, bytes: &[u8], min_long: u32) -> Result<DynamicImage, RecognizerError> {
+        let _turn = self.gate.enter();
+        preprocess::decode_at_least(bytes, preprocess::RESIZE_SHORTER, min_long)
     }
 
     /// [`Classifier::recognize_bytes`] for an image already decoded.
@@ -179,8 +196,10 @@ impl Classifier {
         image: &DynamicImage,
         top_k: usize,
     ) -> Result<Recognition, RecognizerError> {
+        let turn = self.gate.enter();
         let ticket = self.batcher.reserve();
         let input = preprocess::tensor(image)?;
+        drop(turn);
         let logits = ticket.run(input, 1)?;
         self.interpret(&logits, top_k)
     }
@@ -216,6 +235,7 @@ impl Classifier {
             let ticket = self.batcher.reserve();
             let mut input = Vec::with_capacity(chunk.len() * preprocess::IMAGE_VALUES);
             for image in chunk {
+                let _turn = self.gate.enter();
                 input.extend(preprocess::tensor(image)?);
             }
             let logits = ticket.run(input, chunk.len())?;
@@ -294,6 +314,19 @@ impl Classifier {
                 .categorize(&probabilities, self.category_min_score),
         })
     }
+}
+
+/// How many callers may decode and preprocess at once: the cores the model's threads leave
+/// free, at least one. A model on a GPU leaves them all. ONNX Runtime's default thread count
+/// (`intra_threads` 0) is one per core.
+fn preprocessing_at_once(config: &RecognizerConfig, provider: ExecutionProvider) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let model_threads = match provider {
+        ExecutionProvider::Cpu if config.intra_threads == 0 => cores,
+        ExecutionProvider::Cpu => config.parallel_runs.max(1) * config.intra_threads,
+        ExecutionProvider::Cuda | ExecutionProvider::Tensorrt => 0,
+    };
+    Gate::spare_cores(cores, model_threads)
 }
 
 /// The batcher's model run: `[N, 3, 224, 224]` stacked inputs to `[N, classes]` logits.

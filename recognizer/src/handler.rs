@@ -11,7 +11,7 @@ use imgpipe_core::worker::{Handler, HandlerError};
 use crate::classifier::{Classifier, Recognition};
 use crate::error::RecognizerError;
 use crate::ocr::{Ocr, TextLine};
-use crate::{preprocess, scores};
+use crate::scores;
 
 /// Default cap on the preview's size. Previews are ~1280 px JPEGs of a few hundred KiB; anything
 /// near this is not a preview and is refused before its body is read.
@@ -98,7 +98,7 @@ impl Handler for RecognizerHandler {
             // Decoded at reduced scale: as small as the model input, or the OCR detector's
             // input when OCR is on, allow.
             let min_long = if ocr.is_some() { Ocr::MAX_SIDE } else { 0 };
-            let image = preprocess::decode_at_least(&bytes, preprocess::RESIZE_SHORTER, min_long)?;
+            let image = classifier.decode(&bytes, min_long)?;
             let recognition = classifier.recognize(&image, top_k)?;
             let mut text = read_text(ocr.as_deref(), &image, &image_id);
             to_preview_pixels(&mut text, (image.width(), image.height()), preview_size);

@@ -10,6 +10,7 @@
 mod batcher;
 mod classifier;
 mod error;
+mod gate;
 mod handler;
 mod ocr;
 pub mod preprocess;
