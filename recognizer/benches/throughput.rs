@@ -17,7 +17,8 @@
 //! into batches beforehand, timed around `session.run` only. Both use the same number of
 //! inference threads: ours `recognizer.parallel_runs` (2) sessions running side by side with
 //! `recognizer.intra_threads` (1) each, as the recognizer runs by default; Python one session
-//! with that total (2) as intra-op threads, as its users run it. Each batch size is measured in
+//! with that total (2) as intra-op threads, as its users run it (`--parallel-runs` and
+//! `--intra-threads` change ours; Python always gets their product). Each batch size is measured in
 //! rounds that
 //! alternate between the two sides (a busy moment then hurts both), and medians are compared.
 //!

@@ -173,8 +173,10 @@ impl Classifier {
         bytes: &[u8],
         top_k: usize,
     ) -> Result<Recognition, RecognizerError> {
-        let turn = self.gate.enter();
+        // Announced before queuing at the gate, so a batch forming meanwhile waits for this
+        // image (at most `batch_wait_ms`) rather than running without it.
         let ticket = self.batcher.reserve();
+        let turn = self.gate.enter();
         let image = preprocess::decode_at_least(bytes, preprocess::RESIZE_SHORTER, 0)?;
         let input = preprocess::tensor(&image)?;
         drop(turn);
@@ -196,8 +198,8 @@ impl Classifier {
         image: &DynamicImage,
         top_k: usize,
     ) -> Result<Recognition, RecognizerError> {
-        let turn = self.gate.enter();
         let ticket = self.batcher.reserve();
+        let turn = self.gate.enter();
         let input = preprocess::tensor(image)?;
         drop(turn);
         let logits = ticket.run(input, 1)?;
@@ -317,7 +319,8 @@ impl Classifier {
 }
 
 /// How many callers may decode and preprocess at once: the cores the model's threads leave
-/// free, at least one. A model on a GPU leaves them all. ONNX Runtime's default thread count
+/// free, or every core when they leave none ([`Gate::spare_cores`]). A model on a GPU leaves
+/// them all. ONNX Runtime's default thread count
 /// (`intra_threads` 0) is one per core.
 fn preprocessing_at_once(config: &RecognizerConfig, provider: ExecutionProvider) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);

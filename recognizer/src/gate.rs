@@ -5,8 +5,8 @@
 //! the stage's bottleneck, get only their fair share of the cores among dozens of decoding
 //! threads: a batch then waits for the CPU while the images of the next one are decoded, and
 //! the cores idle when they are done. The gate lets through only as many preprocessing callers
-//! as there are cores the model does not use (at least one), so decoding fills the spare cores
-//! and the model keeps its own.
+//! as there are cores the model does not use, so decoding fills the spare cores and the model
+//! keeps its own.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -35,9 +35,14 @@ impl Gate {
     }
 
     /// Preprocessing callers for a machine of `cores` cores of which the model runs use
-    /// `model_threads`: the rest, at least one.
+    /// `model_threads`: the rest. When the model takes every core, one per core: the cores are
+    /// shared anyway, and fewer would leave them idle whenever the model waits for input.
     pub(crate) fn spare_cores(cores: usize, model_threads: usize) -> usize {
-        cores.saturating_sub(model_threads).max(1)
+        if model_threads < cores {
+            cores - model_threads
+        } else {
+            cores.max(1)
+        }
     }
 
     /// Waits for a turn.
@@ -80,9 +85,11 @@ mod tests {
     fn spare_cores_leave_the_model_its_own() {
         assert_eq!(Gate::spare_cores(8, 2), 6);
         assert_eq!(Gate::spare_cores(2, 1), 1);
-        // Every core busy with the model: still one at a time, never none.
-        assert_eq!(Gate::spare_cores(2, 2), 1);
-        assert_eq!(Gate::spare_cores(1, 4), 1);
+        assert_eq!(Gate::spare_cores(4, 0), 4);
+        // Every core busy with the model: one per core, never none.
+        assert_eq!(Gate::spare_cores(2, 2), 2);
+        assert_eq!(Gate::spare_cores(2, 4), 2);
+        assert_eq!(Gate::spare_cores(0, 1), 1);
     }
 
     #[test]
