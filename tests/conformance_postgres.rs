@@ -8,12 +8,15 @@ mod common;
 mod meta;
 
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use imgpipe_core::config::{Config, MetadataConfig};
 use imgpipe_core::document::{ImageDocument, Original, Status, Tag};
 use imgpipe_core::meta::{ListQuery, MetaError, MetadataStore, PostgresMetadataStore};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor, PgConnection};
 
 /// A config naming a schema no other test (or run) uses.
 fn fresh_config() -> MetadataConfig {
@@ -84,6 +87,128 @@ async fn postgres_metadata_conforms() {
         meta::suite(Arc::new(store) as Arc<dyn MetadataStore>).await;
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_words_are_looked_up_in_a_trigram_index() {
+    in_fresh_schema(|config| async move {
+        let store = PostgresMetadataStore::connect(&config)
+            .await
+            .expect("connect");
+        for (id, labels) in [("striped", ["tabby"]), ("brewed", ["espresso"])] {
+            let doc = sample(id, &labels);
+            assert!(
+                store
+                    .update(id, &move |_| Some(doc.clone()))
+                    .await
+                    .expect("write")
+            );
+        }
+        let page = store
+            .list(&ListQuery {
+                limit: 10,
+                q: Some("TABB".into()),
+                ..ListQuery::default()
+            })
+            .await
+            .expect("search");
+        let ids: Vec<&str> = page.items.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["striped"]);
+        store.close().await;
+
+        // The query the store sends, planned with sequential scans ruled out (on two rows the
+        // planner rightly prefers reading them): only an index on the search text can serve it.
+        let options = PgConnectOptions::from_str(&config.url)
+            .expect("url")
+            .options([("search_path", config.schema.as_str())]);
+        let mut conn = PgConnection::connect_with(&options).await.expect("connect");
+        conn.execute("SET enable_seqscan = off").await.expect("set");
+        let plan: Vec<String> = sqlx::query_scalar(
+            "EXPLAIN SELECT id FROM images WHERE TRUE AND search LIKE $1 ESCAPE '\\' \
+             ORDER BY created_ms DESC, id DESC LIMIT 11",
+        )
+        .bind("%tabb%")
+        .fetch_all(&mut conn)
+        .await
+        .expect("explain");
+        let plan = plan.join("\n");
+        assert!(plan.contains("images_search_trgm"), "{plan}");
+        conn.close().await.expect("close");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_privilege_for_pg_trgm_search_still_works() {
+    // A database of its own, where pg_trgm is not installed, and a role that owns its schema
+    // but may not create extensions (no CREATE on the database), as a least-privilege
+    // deployment is set up.
+    let admin_config = fresh_config();
+    let admin = PgConnectOptions::from_str(&admin_config.url).expect("url");
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    let (database, role) = (
+        format!("imgpipe_nopriv_{unique}"),
+        format!("nopriv_{unique}"),
+    );
+    let mut conn = PgConnection::connect_with(&admin).await.expect("admin");
+    for statement in [
+        format!("CREATE DATABASE {database}"),
+        format!("CREATE ROLE {role} LOGIN"),
+    ] {
+        conn.execute(statement.as_str()).await.expect("setup");
+    }
+    let mut inside = PgConnection::connect_with(&admin.clone().database(&database))
+        .await
+        .expect("admin in the new database");
+    inside
+        .execute(format!("CREATE SCHEMA imgpipe AUTHORIZATION {role}").as_str())
+        .await
+        .expect("schema");
+    inside.close().await.expect("close");
+
+    let config = MetadataConfig {
+        url: format!(
+            "postgres://{role}@{}:{}/{database}",
+            admin.get_host(),
+            admin.get_port()
+        ),
+        schema: "imgpipe".to_owned(),
+        ..admin_config
+    };
+    let outcome = tokio::spawn(async move {
+        let store = PostgresMetadataStore::connect(&config)
+            .await
+            .expect("connects without the index");
+        let doc = sample("striped", &["tabby"]);
+        assert!(
+            store
+                .update("striped", &move |_| Some(doc.clone()))
+                .await
+                .expect("write")
+        );
+        let page = store
+            .list(&ListQuery {
+                limit: 10,
+                q: Some("tabb".into()),
+                ..ListQuery::default()
+            })
+            .await
+            .expect("search");
+        assert_eq!(page.items.len(), 1);
+        store.close().await;
+    })
+    .await;
+
+    for statement in [
+        format!("DROP DATABASE {database} WITH (FORCE)"),
+        format!("DROP ROLE {role}"),
+    ] {
+        conn.execute(statement.as_str()).await.expect("clean up");
+    }
+    conn.close().await.expect("close");
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,8 +193,8 @@ impl MetadataStore for PostgresMetadataStore {
                 .push_bind(category)
                 .push("::jsonb)");
         }
-        // A sequential scan over the search column: fine for archives of this size; a trigram
-        // index (pg_trgm) would serve large ones where the extension is allowed.
+        // Served by the trigram index where the database has pg_trgm (`migrate::trigram_index`),
+        // else by reading the search column of every row.
         for pattern in like_patterns(query.q.as_deref().unwrap_or(""))? {
             sql.push(" AND search LIKE ")
                 .push_bind(pattern)

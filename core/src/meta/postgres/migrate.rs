@@ -49,6 +49,11 @@ ALTER TABLE images ADD COLUMN search TEXT;
 /// Two-key locks live apart from single-key ones, and this constant keeps them apart from the
 /// per-document lock in `update`.
 const MIGRATE_LOCK_CLASS: i32 = 0x696d_6701;
+/// Single-key advisory lock taken while creating the `pg_trgm` extension, which is one per
+/// database and so shared by every schema.
+const EXTENSION_LOCK: i64 = 0x696d_6702;
+/// The trigram index on the search text, when the database allows one.
+const TRIGRAM_INDEX: &str = "images_search_trgm";
 
 /// Checks `name` is a plain identifier, safe to splice into SQL: `[a-z_][a-z0-9_]*`, at most 63
 /// bytes, and outside the `pg_` prefix PostgreSQL reserves.
@@ -117,7 +122,73 @@ pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<(), sql
             .execute(&mut *tx)
             .await?;
     }
+    trigram_index(&mut tx, schema).await?;
     tx.commit().await
+}
+
+/// Indexes the search text by trigrams (`pg_trgm`), so `?q=` words are looked up in the index
+/// instead of read off every row. Best effort, and so not a numbered migration: the extension
+/// needs the CREATE privilege on the database (or a superuser) the first time, and some
+/// Postgres-compatible databases lack it; without it search still works, by reading every row,
+/// and a warning says so. Tried again at every connect until it is there. The extension goes
+/// into `public` (one per database, shared by every schema) unless it is installed already.
+async fn trigram_index(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(TRIGRAM_INDEX)
+        .fetch_one(&mut *conn)
+        .await?;
+    if exists {
+        return Ok(());
+    }
+    // A savepoint: a refusal must not abort the migrations' transaction.
+    let mut attempt = conn.begin().await?;
+    match create_trigram_index(&mut attempt).await {
+        Ok(()) => attempt.commit().await,
+        Err(e) => {
+            attempt.rollback().await?;
+            tracing::warn!(
+                schema,
+                error = %e,
+                "no trigram index on the search text (pg_trgm unavailable): ?q= reads every row"
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn create_trigram_index(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let installed = "SELECT quote_ident(n.nspname) FROM pg_extension e \
+                     JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'";
+    let mut home: Option<String> = sqlx::query_scalar(installed)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if home.is_none() {
+        // Schemas migrating side by side would race to create it: one at a time, looking again
+        // once it is our turn.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EXTENSION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        home = sqlx::query_scalar(installed)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    let home = match home {
+        Some(home) => home,
+        None => {
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
+                .await?;
+            "public".to_owned()
+        }
+    };
+    // `home` is quoted by the server (quote_ident); the operator class is qualified because the
+    // connection's search_path is only our schema.
+    conn.execute(
+        format!("CREATE INDEX {TRIGRAM_INDEX} ON images USING GIN (search {home}.gin_trgm_ops)")
+            .as_str(),
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
