@@ -320,8 +320,7 @@ impl Classifier {
 
 /// How many callers may decode and preprocess at once: the cores the model's threads leave
 /// free, or every core when they leave none ([`Gate::spare_cores`]). A model on a GPU leaves
-/// them all. ONNX Runtime's default thread count
-/// (`intra_threads` 0) is one per core.
+/// them all; ONNX Runtime's default thread count (`intra_threads` 0) is one per core.
 fn preprocessing_at_once(config: &RecognizerConfig, provider: ExecutionProvider) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let model_threads = match provider {
