@@ -11,8 +11,10 @@ mod store;
 
 use std::sync::Arc;
 
-use imgpipe_core::bus::{Bus, SqliteBus};
-use imgpipe_core::meta::{MetadataStore, SqliteMetadataStore};
+use imgpipe_contract::bus::{Bus};
+use imgpipe_bus_sqlite::SqliteBus;
+use imgpipe_contract::db::{MetadataDb};
+use imgpipe_db_sqlite::SqliteDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_bus_conforms() {
@@ -29,10 +31,10 @@ async fn embedded_bus_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_metadata_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteMetadataStore::open(&dir.path().join("meta.sqlite"))
+    let store = SqliteDb::open(&dir.path().join("meta.sqlite"))
         .await
         .expect("open");
-    meta::suite(Arc::new(store) as Arc<dyn MetadataStore>).await;
+    meta::suite(Arc::new(store) as Arc<dyn MetadataDb>).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

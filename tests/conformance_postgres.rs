@@ -12,9 +12,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use imgpipe_core::config::{Config, MetadataConfig};
-use imgpipe_core::document::{ImageDocument, Original, Status, Tag};
-use imgpipe_core::meta::{ListQuery, MetaError, MetadataStore, PostgresMetadataStore};
+use imgpipe_contract::config::{Config, MetadataConfig};
+use imgpipe_contract::document::{ImageDocument, Original, Status, Tag};
+use imgpipe_contract::db::{ListQuery, DbError, MetadataDb};
+use imgpipe_db_postgres::PostgresDb;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -32,7 +33,7 @@ where
 {
     let config = fresh_config();
     let outcome = tokio::spawn(body(config.clone())).await;
-    PostgresMetadataStore::drop_schema(&config)
+    PostgresDb::drop_schema(&config)
         .await
         .expect("drop the test schema");
     if let Err(e) = outcome {
@@ -78,7 +79,7 @@ fn sample(id: &str, labels: &[&str]) -> ImageDocument {
     }
 }
 
-async fn put(store: &PostgresMetadataStore, doc: ImageDocument) {
+async fn put(store: &PostgresDb, doc: ImageDocument) {
     let id = doc.id.clone();
     assert!(
         store
@@ -89,7 +90,7 @@ async fn put(store: &PostgresMetadataStore, doc: ImageDocument) {
 }
 
 /// The ids `?q=q` finds, newest first.
-async fn search(store: &PostgresMetadataStore, q: &str) -> Vec<String> {
+async fn search(store: &PostgresDb, q: &str) -> Vec<String> {
     let query = ListQuery {
         limit: 10,
         q: Some(q.to_owned()),
@@ -102,10 +103,10 @@ async fn search(store: &PostgresMetadataStore, q: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_metadata_conforms() {
     in_fresh_schema(|config| async move {
-        let store = PostgresMetadataStore::connect(&config)
+        let store = PostgresDb::connect(&config)
             .await
             .expect("connect");
-        meta::suite(Arc::new(store) as Arc<dyn MetadataStore>).await;
+        meta::suite(Arc::new(store) as Arc<dyn MetadataDb>).await;
     })
     .await;
 }
@@ -113,7 +114,7 @@ async fn postgres_metadata_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_words_are_looked_up_in_a_trigram_index() {
     in_fresh_schema(|config| async move {
-        let store = PostgresMetadataStore::connect(&config)
+        let store = PostgresDb::connect(&config)
             .await
             .expect("connect");
         put(&store, sample("striped", &["tabby"])).await;
@@ -181,7 +182,7 @@ async fn without_the_privilege_for_pg_trgm_search_still_works() {
         ..admin_config
     };
     let outcome = tokio::spawn(async move {
-        let store = PostgresMetadataStore::connect(&config)
+        let store = PostgresDb::connect(&config)
             .await
             .expect("connects without the index");
         put(&store, sample("striped", &["tabby"])).await;
@@ -207,8 +208,8 @@ async fn connecting_again_to_a_schema_is_harmless() {
     in_fresh_schema(|config| async move {
         // Two processes starting together on a new schema: both create and migrate it.
         let (first, second) = tokio::join!(
-            PostgresMetadataStore::connect(&config),
-            PostgresMetadataStore::connect(&config)
+            PostgresDb::connect(&config),
+            PostgresDb::connect(&config)
         );
         let (first, second) = (first.expect("first"), second.expect("second"));
         let doc = sample("again", &["cat"]);
@@ -223,7 +224,7 @@ async fn connecting_again_to_a_schema_is_harmless() {
         second.close().await;
 
         // A restart: migrations run again and leave the data alone.
-        let third = PostgresMetadataStore::connect(&config)
+        let third = PostgresDb::connect(&config)
             .await
             .expect("third");
         assert_eq!(third.get("again").await.expect("get"), Some(doc));
@@ -235,7 +236,7 @@ async fn connecting_again_to_a_schema_is_harmless() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_pool_reads_what_one_wrote() {
     in_fresh_schema(|config| async move {
-        let writer = PostgresMetadataStore::connect(&config)
+        let writer = PostgresDb::connect(&config)
             .await
             .expect("writer");
         let doc = sample("durable", &["cat", "whiskers"]);
@@ -249,7 +250,7 @@ async fn another_pool_reads_what_one_wrote() {
         writer.close().await;
 
         // A separate pool opened as the binary opens it: through the config, not the type.
-        let reader = imgpipe_core::meta::open(&Config {
+        let reader = imgpipe::backends::open_db(&Config {
             metadata: config.clone(),
             ..Config::default()
         })
@@ -283,8 +284,8 @@ async fn an_unreachable_server_is_unavailable_and_says_why() {
         ..fresh_config()
     };
     let started = std::time::Instant::now();
-    match PostgresMetadataStore::connect(&config).await {
-        Err(MetaError::Unavailable(why)) => assert!(why.contains("refused"), "{why}"),
+    match PostgresDb::connect(&config).await {
+        Err(DbError::Unavailable(why)) => assert!(why.contains("refused"), "{why}"),
         Err(other) => panic!("expected Unavailable, got {other:?}"),
         Ok(_) => panic!("connected to a closed port"),
     }
@@ -301,22 +302,22 @@ async fn unusable_schema_names_are_refused() {
         ..fresh_config()
     };
     assert!(matches!(
-        PostgresMetadataStore::connect(&config).await,
-        Err(MetaError::InvalidQuery(_))
+        PostgresDb::connect(&config).await,
+        Err(DbError::InvalidQuery(_))
     ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_postgres_cannot_hold_fail_for_good() {
     in_fresh_schema(|config| async move {
-        let store = PostgresMetadataStore::connect(&config)
+        let store = PostgresDb::connect(&config)
             .await
             .expect("connect");
         // JSONB cannot hold U+0000; retrying would fail forever, so it must not be Unavailable.
         let mut doc = sample("nul", &[]);
         doc.original.filename = "cat\u{0}.jpg".into();
         let write = store.update("nul", &move |_| Some(doc.clone())).await;
-        assert!(matches!(write, Err(MetaError::Corrupt(_))), "{write:?}");
+        assert!(matches!(write, Err(DbError::Corrupt(_))), "{write:?}");
         assert_eq!(store.get("nul").await.expect("get"), None);
         let list = store
             .list(&ListQuery {
@@ -325,9 +326,9 @@ async fn values_postgres_cannot_hold_fail_for_good() {
                 ..Default::default()
             })
             .await;
-        assert!(matches!(list, Err(MetaError::InvalidQuery(_))), "{list:?}");
+        assert!(matches!(list, Err(DbError::InvalidQuery(_))), "{list:?}");
         let get = store.get("a\u{0}b").await;
-        assert!(matches!(get, Err(MetaError::InvalidQuery(_))), "{get:?}");
+        assert!(matches!(get, Err(DbError::InvalidQuery(_))), "{get:?}");
         store.close().await;
     })
     .await;

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::engines::Vhost;
-use imgpipe_core::bus::{Bus, Consumer, Delivery, Message, RabbitBus, Subscription};
-use imgpipe_core::config::BusConfig;
+use imgpipe_contract::bus::{Bus, Consumer, Delivery, Message, Subscription};
+use imgpipe_bus_rabbitmq::RabbitBus;
+use imgpipe_contract::config::BusConfig;
 
 const WAIT: Duration = Duration::from_secs(15);
 

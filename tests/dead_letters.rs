@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::{Client, spawn, test_config};
 use imgpipe::dlq::{self, Summary};
-use imgpipe_core::bus::{Bus, DeadLetter};
-use imgpipe_core::event::Topic;
-use imgpipe_core::metrics::Metrics;
+use imgpipe_contract::bus::{Bus, DeadLetter};
+use imgpipe_contract::event::Topic;
+use imgpipe_runtime::metrics::Metrics;
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(20);

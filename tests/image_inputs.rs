@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, dims, labels, photo, spawn, test_config, wait_idle};
-use imgpipe_core::config::RenditionFormat;
+use imgpipe_contract::config::RenditionFormat;
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(120);

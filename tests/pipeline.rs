@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, dims, labels, photo, spawn, test_config, wait_idle};
-use imgpipe_core::bus::Message;
-use imgpipe_core::event::{
+use imgpipe_contract::bus::Message;
+use imgpipe_contract::event::{
     S3Bucket, S3Entity, S3Event, S3EventRecord, S3Object, Topic, encode_key,
 };
 use serde_json::Value;

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use common::engines::{Vhost, fresh_postgres, rabbitmqctl};
 use common::{Client, Ticket, repo_root};
-use imgpipe_core::bus::{Bus, RabbitBus};
-use imgpipe_core::config::BusConfig;
-use imgpipe_core::meta::PostgresMetadataStore;
+use imgpipe_bus_rabbitmq::RabbitBus;
+use imgpipe_contract::bus::Bus;
+use imgpipe_contract::config::BusConfig;
+use imgpipe_db_postgres::PostgresDb;
 use serde_json::Value;
 use services::Service;
 
@@ -64,7 +65,7 @@ async fn separate_processes_on_rabbitmq_and_postgres_lose_nothing() {
     ];
     // Runs as its own task so that a failure still reaches the clean-up below.
     let outcome = tokio::spawn(scenario(env, bus, vhost.name.clone())).await;
-    PostgresMetadataStore::drop_schema(&pg)
+    PostgresDb::drop_schema(&pg)
         .await
         .expect("drop the test schema");
     drop(vhost);

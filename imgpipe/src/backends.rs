@@ -1,68 +1,92 @@
-//! Opens the backend of each seam named by the configuration.
+//! Opens the engine of each seam that the configuration names: the one place that knows every
+//! engine. Services only see the traits ([`Deps`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use imgpipe_core::bus::Bus;
-use imgpipe_core::config::{Config, ObjectStoreKind};
-use imgpipe_core::meta::MetadataStore;
-use imgpipe_core::metrics::Metrics;
-use imgpipe_core::store::{ObjectStore, S3Settings, S3Store};
+use imgpipe_bus_rabbitmq::RabbitBus;
+use imgpipe_bus_sqlite::SqliteBus;
+use imgpipe_contract::bus::Bus;
+use imgpipe_contract::config::{BusKind, Config, MetadataKind, ObjectStoreKind};
+use imgpipe_contract::db::MetadataDb;
+use imgpipe_contract::store::ObjectStore;
+use imgpipe_db_postgres::PostgresDb;
+use imgpipe_db_sqlite::SqliteDb;
+use imgpipe_runtime::Deps;
+use imgpipe_runtime::metrics::Metrics;
+use imgpipe_s3_client::{S3Settings, S3Store};
 
-/// The three seams, as the services hold them.
-#[derive(Clone)]
-pub struct Backends {
-    pub bus: Arc<dyn Bus>,
-    pub meta: Arc<dyn MetadataStore>,
-    pub store: Arc<dyn ObjectStore>,
-    /// This process's metrics, served at `/metrics`.
-    pub metrics: Arc<Metrics>,
+/// The three seams and the metrics registry, as the services hold them.
+pub type Backends = Deps;
+
+/// Opens every seam. `local` is this process's HTTP address, which serves the embedded S3
+/// endpoint when the config has no external one; `public_base` is how browsers reach it.
+pub async fn open(config: &Config, local: SocketAddr, public_base: &str) -> anyhow::Result<Deps> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    Ok(Deps {
+        bus: open_bus(config).await.context("cannot open the bus")?,
+        db: open_db(config)
+            .await
+            .context("cannot open the metadata database")?,
+        store: open_store(config, local, public_base)?,
+        metrics: Arc::new(Metrics::new()),
+    })
 }
 
-impl Backends {
-    /// `local` is this process's HTTP address, which serves the embedded S3 endpoint when the
-    /// config has no external one; `public_base` is how browsers reach it.
-    pub async fn open(
-        config: &Config,
-        local: SocketAddr,
-        public_base: &str,
-    ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-        let bus = imgpipe_core::bus::open(config)
-            .await
-            .context("cannot open the bus")?;
-        let meta = imgpipe_core::meta::open(config)
-            .await
-            .context("cannot open the metadata store")?;
-        let os = &config.object_store;
-        let endpoint = match (os.kind, os.endpoint.is_empty()) {
-            (_, false) => os.endpoint.clone(),
-            (ObjectStoreKind::Embedded, true) => format!("http://{}", loopback(local)),
-            (ObjectStoreKind::S3, true) => {
-                anyhow::bail!("object_store.kind = \"s3\" needs object_store.endpoint")
-            }
-        };
-        let public_endpoint = match (os.public_endpoint.is_empty(), os.kind) {
-            (false, _) => os.public_endpoint.clone(),
-            (true, ObjectStoreKind::Embedded) if os.endpoint.is_empty() => public_base.to_owned(),
-            (true, _) => endpoint.clone(),
-        };
-        let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(&S3Settings {
-            endpoint,
-            public_endpoint,
-            region: os.region.clone(),
-            access_key: os.access_key.clone(),
-            secret_key: os.secret_key.clone(),
-        }));
-        Ok(Backends {
-            bus,
-            meta,
-            store,
-            metrics: Arc::new(Metrics::new()),
-        })
-    }
+/// The bus the config names, for a process that consumes from it.
+pub async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    Ok(match config.bus.kind {
+        BusKind::Embedded => Arc::new(SqliteBus::open(&config.bus_path()).await?),
+        BusKind::Rabbitmq => Arc::new(RabbitBus::connect(&config.bus).await?),
+    })
+}
+
+/// The bus the config names, beside the process that runs the pipeline, for operations (listing
+/// and replaying dead letters): the embedded queue must already exist and keeps its owner's
+/// leases (see [`SqliteBus::attach`]). RabbitMQ is shared anyway, so this is [`open_bus`].
+pub async fn attach_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    Ok(match config.bus.kind {
+        BusKind::Embedded => Arc::new(SqliteBus::attach(&config.bus_path()).await?),
+        BusKind::Rabbitmq => Arc::new(RabbitBus::connect(&config.bus).await?),
+    })
+}
+
+/// The metadata database the config names.
+pub async fn open_db(config: &Config) -> anyhow::Result<Arc<dyn MetadataDb>> {
+    Ok(match config.metadata.kind {
+        MetadataKind::Sqlite => Arc::new(SqliteDb::open(&config.metadata_path()).await?),
+        MetadataKind::Postgres => Arc::new(PostgresDb::connect(&config.metadata).await?),
+    })
+}
+
+/// The S3 client: the configured endpoint, or this process's own embedded one.
+fn open_store(
+    config: &Config,
+    local: SocketAddr,
+    public_base: &str,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let os = &config.object_store;
+    let endpoint = match (os.kind, os.endpoint.is_empty()) {
+        (_, false) => os.endpoint.clone(),
+        (ObjectStoreKind::Embedded, true) => format!("http://{}", loopback(local)),
+        (ObjectStoreKind::S3, true) => {
+            anyhow::bail!("object_store.kind = \"s3\" needs object_store.endpoint")
+        }
+    };
+    let public_endpoint = match (os.public_endpoint.is_empty(), os.kind) {
+        (false, _) => os.public_endpoint.clone(),
+        (true, ObjectStoreKind::Embedded) if os.endpoint.is_empty() => public_base.to_owned(),
+        (true, _) => endpoint.clone(),
+    };
+    Ok(Arc::new(S3Store::new(&S3Settings {
+        endpoint,
+        public_endpoint,
+        region: os.region.clone(),
+        access_key: os.access_key.clone(),
+        secret_key: os.secret_key.clone(),
+    })))
 }
 
 /// A wildcard listen address is reached through loopback.

@@ -7,7 +7,7 @@ use imgpipe::dlq::DlqCommand;
 use imgpipe::tag::TagCommand;
 use imgpipe::thumbnail::ThumbnailCommand;
 use imgpipe::{Roles, start};
-use imgpipe_core::config::Config;
+use imgpipe_contract::config::Config;
 use tokio::net::TcpListener;
 
 /// imgpipe: uploads, thumbnails and tags for photos.
@@ -67,13 +67,13 @@ impl Cli {
                 // Warnings (a RabbitMQ reconnect, say) go to stderr, apart from the listing.
                 // lapin logs an error for every channel the broker closes, which reading the
                 // dead letters of a queue not declared yet does; failures reach us as errors.
-                imgpipe_core::telemetry::init("warn,lapin=off", config.log.json);
+                imgpipe_runtime::telemetry::init("warn,lapin=off", config.log.json);
                 return dlq.run(config, &mut std::io::stdout().lock()).await;
             }
             Command::Tag(tag) => {
                 let config = Config::load(self.config.as_deref(), std::env::vars())?;
                 // Stdout is the JSON lines; warnings (a GPU provider falling back) go to stderr.
-                imgpipe_core::telemetry::init("warn", config.log.json);
+                imgpipe_runtime::telemetry::init("warn", config.log.json);
                 return tokio::task::spawn_blocking(move || {
                     tag.run(&config, &mut std::io::stdout().lock())
                 })
@@ -81,7 +81,7 @@ impl Cli {
             }
             Command::Thumbnail(thumbnail) => {
                 let config = Config::load(self.config.as_deref(), std::env::vars())?;
-                imgpipe_core::telemetry::init("warn", config.log.json);
+                imgpipe_runtime::telemetry::init("warn", config.log.json);
                 return tokio::task::spawn_blocking(move || {
                     thumbnail.run(&config, &mut std::io::stdout().lock())
                 })
@@ -95,7 +95,7 @@ impl Cli {
         if let Some(dir) = serve.data_dir {
             config.data_dir = dir;
         }
-        imgpipe_core::telemetry::init(&config.log.filter, config.log.json);
+        imgpipe_runtime::telemetry::init(&config.log.filter, config.log.json);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use imgpipe_core::bus::{Bus, DeadLetter, headers};
-use imgpipe_core::config::Config;
-use imgpipe_core::event::decode_key;
+use imgpipe_contract::bus::{Bus, DeadLetter, headers};
+use imgpipe_contract::config::Config;
+use imgpipe_contract::event::decode_key;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::pipeline::pipeline_subscriptions;
+use crate::roles::pipeline_subscriptions;
 
 /// Default `--limit`: enough to see what is wrong without flooding a terminal.
 const DEFAULT_LIMIT: u32 = 100;
@@ -96,7 +96,7 @@ pub fn pipeline_queues() -> Vec<String> {
 /// attached to, not taken over, so the running process keeps its leases (and must have created
 /// the queue, in the same data dir).
 pub async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
-    imgpipe_core::bus::attach(config)
+    crate::backends::attach_bus(config)
         .await
         .context("cannot open the bus")
 }
@@ -182,7 +182,7 @@ impl Summary {
 
 #[cfg(test)]
 mod tests {
-    use imgpipe_core::bus::Message;
+    use imgpipe_contract::bus::Message;
 
     use super::*;
 

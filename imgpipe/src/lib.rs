@@ -2,7 +2,7 @@
 //! `up` command runs all of them over embedded backends, and each service's own command runs the
 //! same code alone, so one process and many processes behave the same.
 
-mod backends;
+pub mod backends;
 pub mod dlq;
 mod files;
 mod pipeline;
@@ -12,5 +12,5 @@ pub mod thumbnail;
 mod web;
 
 pub use backends::Backends;
-pub use pipeline::{Running, pipeline_subscriptions, start};
-pub use roles::Roles;
+pub use pipeline::{Running, start};
+pub use roles::{Roles, pipeline_subscriptions};

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use imgpipe_core::config::Config;
-use imgpipe_core::document::ModelInfo;
+use imgpipe_contract::config::Config;
+use imgpipe_contract::document::ModelInfo;
 use imgpipe_recognizer::{Classifier, Recognition};
 use serde::Serialize;
 

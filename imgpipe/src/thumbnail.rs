@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use imgpipe_core::config::Config;
-use imgpipe_core::document::CameraInfo;
+use imgpipe_contract::config::Config;
+use imgpipe_contract::document::CameraInfo;
 use imgpipe_resizer::{Encoded, Renderer};
 use serde::Serialize;
 

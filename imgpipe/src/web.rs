@@ -24,16 +24,11 @@ struct WebState {
 
 /// Health, readiness, and (for the upload role) the page. `s3`, when given, becomes the fallback
 /// for every other path: the embedded S3 endpoint (path-style `/<bucket>/<key>`).
-pub fn router(
-    backends: &Backends,
-    roles: Roles,
-    queues: Vec<String>,
-    s3: Option<axum::Router>,
-) -> axum::Router {
+pub fn router(backends: &Backends, roles: Roles, s3: Option<axum::Router>) -> axum::Router {
     let state = WebState {
         backends: backends.clone(),
         s3: s3.clone(),
-        queues,
+        queues: roles.consumed_queues(),
     };
     let mut app = axum::Router::new()
         .route("/healthz", get(healthz))
@@ -94,7 +89,7 @@ async fn healthz() -> &'static str {
 /// Ready when the bus and the metadata database answer.
 async fn readyz(State(state): State<WebState>) -> Response {
     let bus = state.backends.bus.ping().await;
-    let meta = state.backends.meta.ping().await;
+    let meta = state.backends.db.ping().await;
     let status = if bus.is_ok() && meta.is_ok() {
         StatusCode::OK
     } else {

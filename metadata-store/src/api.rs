@@ -9,9 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use imgpipe_core::document::{ImageDocument, Status};
-use imgpipe_core::meta::{Cursor, ListQuery, MetaError, MetadataStore, Page};
-use imgpipe_core::store::ObjectStore;
+use imgpipe_contract::db::{Cursor, DbError, ListQuery, MetadataDb, Page};
+use imgpipe_contract::document::{ImageDocument, Status};
+use imgpipe_contract::store::ObjectStore;
 use serde::Deserialize;
 use serde_json::json;
 use tracing::warn;
@@ -23,7 +23,7 @@ const MAX_LIMIT: u32 = 200;
 
 #[derive(Clone)]
 pub struct QueryState {
-    pub meta: Arc<dyn MetadataStore>,
+    pub meta: Arc<dyn MetadataDb>,
     pub store: Arc<dyn ObjectStore>,
 }
 
@@ -52,10 +52,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<MetaError> for ApiError {
-    fn from(e: MetaError) -> Self {
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
         match e {
-            MetaError::InvalidQuery(m) => ApiError(StatusCode::BAD_REQUEST, m),
+            DbError::InvalidQuery(m) => ApiError(StatusCode::BAD_REQUEST, m),
             other => {
                 warn!(error = %other, "metadata query failed");
                 ApiError(

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
-use imgpipe_core::bus::Message;
-use imgpipe_core::event::{
+use imgpipe_contract::bus::Message;
+use imgpipe_contract::event::{
     RenditionsReady, S3Event, StageFailed, TagsReady, Topic, image_id_from_key,
 };
 

@@ -2,9 +2,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use imgpipe_core::bus::Message;
-use imgpipe_core::meta::{MetaError, MetadataStore};
-use imgpipe_core::worker::{Handler, HandlerError};
+use imgpipe_contract::bus::Message;
+use imgpipe_contract::db::{DbError, MetadataDb};
+use imgpipe_runtime::worker::{Handler, HandlerError};
 use tracing::debug;
 
 use crate::change::DocChange;
@@ -12,12 +12,12 @@ use crate::reduce::{Outcome, reduce};
 
 /// Folds every pipeline message into its image's document.
 pub struct MetadataHandler {
-    store: Arc<dyn MetadataStore>,
+    store: Arc<dyn MetadataDb>,
     originals_bucket: String,
 }
 
 impl MetadataHandler {
-    pub fn new(store: Arc<dyn MetadataStore>, originals_bucket: String) -> Self {
+    pub fn new(store: Arc<dyn MetadataDb>, originals_bucket: String) -> Self {
         MetadataHandler {
             store,
             originals_bucket,
@@ -26,7 +26,7 @@ impl MetadataHandler {
 
     async fn apply(&self, change: &DocChange) -> Result<(), HandlerError> {
         let not_yet = AtomicBool::new(false);
-        let fold = |current: Option<imgpipe_core::document::ImageDocument>| match reduce(
+        let fold = |current: Option<imgpipe_contract::document::ImageDocument>| match reduce(
             current.as_ref(),
             change,
         ) {
@@ -42,7 +42,7 @@ impl MetadataHandler {
             .update(change.image_id(), &fold)
             .await
             .map_err(|e| match e {
-                MetaError::Unavailable(_) => HandlerError::Transient(e.to_string()),
+                DbError::Unavailable(_) => HandlerError::Transient(e.to_string()),
                 _ => HandlerError::Permanent(e.to_string()),
             })?;
         if not_yet.load(Ordering::Relaxed) {

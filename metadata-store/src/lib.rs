@@ -14,8 +14,29 @@ pub use change::{DocChange, Upload};
 pub use handler::MetadataHandler;
 pub use reduce::{Outcome, reduce};
 
-use imgpipe_core::bus::Subscription;
-use imgpipe_core::event::Topic;
+use std::sync::Arc;
+
+use imgpipe_contract::bus::Subscription;
+use imgpipe_contract::config::Config;
+use imgpipe_contract::event::Topic;
+use imgpipe_runtime::{Deps, Part};
+
+/// Documents written at once. Writes of one document serialise in the database; more than a few
+/// only wait on each other's locks.
+const CONCURRENCY: usize = 4;
+
+/// The metadata store as a part of a process: the query API and the document writer.
+pub fn part(config: &Config, deps: &Deps) -> Part {
+    let routes = router(QueryState {
+        meta: deps.db.clone(),
+        store: deps.store.clone(),
+    });
+    let handler = MetadataHandler::new(
+        deps.db.clone(),
+        config.object_store.originals_bucket.clone(),
+    );
+    Part::routes(routes).with_worker(subscription(), Arc::new(handler), CONCURRENCY)
+}
 
 /// The queue this service consumes and the topics bound to it.
 pub fn subscription() -> Subscription {

@@ -2,7 +2,9 @@
 //! yields `None` the second time (nothing to write), and a stale change (an older upload of the
 //! same key, per the S3 sequencer) is ignored.
 
-use imgpipe_core::document::{ImageDocument, Original, Rendition, Renditions, StageError, Status};
+use imgpipe_contract::document::{
+    ImageDocument, Original, Rendition, Renditions, StageError, Status,
+};
 
 use crate::change::{DocChange, Upload};
 
@@ -127,7 +129,7 @@ fn newer(candidate: &str, than: &str) -> bool {
     (a.len(), a) > (b.len(), b)
 }
 
-fn rendition(info: &imgpipe_core::event::RenditionInfo) -> Rendition {
+fn rendition(info: &imgpipe_contract::event::RenditionInfo) -> Rendition {
     Rendition {
         bucket: info.bucket.clone(),
         key: info.key.clone(),
@@ -141,8 +143,8 @@ fn rendition(info: &imgpipe_core::event::RenditionInfo) -> Rendition {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use imgpipe_core::document::{BBox, Category, ModelInfo, Tag, TextLine};
-    use imgpipe_core::event::TagsReady;
+    use imgpipe_contract::document::{BBox, Category, ModelInfo, Tag, TextLine};
+    use imgpipe_contract::event::TagsReady;
 
     use super::*;
 

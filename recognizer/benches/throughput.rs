@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{ImageFormat, RgbImage};
-use imgpipe_core::config::{RecognizerConfig, ResizerConfig};
+use imgpipe_contract::config::{RecognizerConfig, ResizerConfig};
 use imgpipe_recognizer::{Classifier, preprocess};
 use imgpipe_resizer::Renderer;
 

@@ -6,7 +6,7 @@
 //! ```
 //! Paths in the default config are relative to the working directory: run from the repo root.
 
-use imgpipe_core::config::RecognizerConfig;
+use imgpipe_contract::config::RecognizerConfig;
 use imgpipe_recognizer::Classifier;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use image::DynamicImage;
-use imgpipe_core::config::{ExecutionProvider, RecognizerConfig};
-use imgpipe_core::document::{Category, ModelInfo, Tag};
+use imgpipe_contract::config::{ExecutionProvider, RecognizerConfig};
+use imgpipe_contract::document::{Category, ModelInfo, Tag};
 use ort::session::Session;
 use ort::value::TensorRef;
 use serde::Serialize;

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use imgpipe_core::bus::{Bus, Message, headers};
-use imgpipe_core::event::{RenditionsReady, SCHEMA_VERSION, TagsReady, Topic};
-use imgpipe_core::store::{ObjectStore, StoreError};
-use imgpipe_core::worker::{Handler, HandlerError};
+use imgpipe_contract::bus::{Bus, Message, headers};
+use imgpipe_contract::event::{RenditionsReady, SCHEMA_VERSION, TagsReady, Topic};
+use imgpipe_contract::store::{ObjectStore, StoreError};
+use imgpipe_runtime::worker::{Handler, HandlerError};
 
 use crate::classifier::{Classifier, Recognition};
 use crate::error::RecognizerError;

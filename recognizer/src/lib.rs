@@ -26,3 +26,42 @@ pub use handler::{DEFAULT_MAX_PREVIEW_BYTES, RecognizerHandler};
 pub use ocr::{BBox, Ocr, TextLine};
 pub use runtime::ORT_DYLIB_PATH;
 pub use taxonomy::Taxonomy;
+
+use std::sync::Arc;
+
+use imgpipe_contract::bus::Subscription;
+use imgpipe_contract::config::Config;
+use imgpipe_contract::event::Topic;
+use imgpipe_runtime::{Deps, Part};
+
+/// The queue this stage consumes and the topics bound to it.
+pub fn subscription() -> Subscription {
+    Subscription::new("recognizer", &[Topic::RENDITIONS_READY])
+}
+
+/// The recognizer as a part of a process: loads the model (and the OCR models when
+/// `recognizer.ocr` is on) before the process takes any work, since a missing model is a set-up
+/// error, not a per-image failure; then one worker, no routes.
+pub async fn part(config: &Config, deps: &Deps) -> Result<Part, RecognizerError> {
+    let rc = config.recognizer.clone();
+    let (classifier, ocr) = tokio::task::spawn_blocking(move || {
+        Ok::<_, RecognizerError>((Classifier::load(&rc)?, Ocr::from_config(&rc)?))
+    })
+    .await
+    .map_err(|e| RecognizerError::Runtime {
+        path: config.recognizer.onnxruntime.clone(),
+        reason: format!("loading crashed: {e}"),
+    })??;
+    let handler = RecognizerHandler::new(
+        Arc::new(classifier),
+        deps.store.clone(),
+        deps.bus.clone(),
+        config.recognizer.top_k,
+    )
+    .with_ocr(ocr.map(Arc::new));
+    Ok(Part::default().with_worker(
+        subscription(),
+        Arc::new(handler),
+        config.recognizer.concurrency,
+    ))
+}

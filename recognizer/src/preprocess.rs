@@ -11,7 +11,7 @@ use ndarray::ArrayViewMut3;
 #[cfg(test)]
 use ndarray::{Array4, Axis};
 
-use imgpipe_core::jpeg;
+use imgpipe_imaging::jpeg;
 
 use crate::error::RecognizerError;
 

@@ -4,7 +4,7 @@
 //! instead and a warning says why, so a recognizer scheduled on a node without a working GPU
 //! still tags images.
 
-use imgpipe_core::config::{ExecutionProvider, RecognizerConfig};
+use imgpipe_contract::config::{ExecutionProvider, RecognizerConfig};
 use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider as _, ExecutionProviderDispatch};
 use ort::session::Session;

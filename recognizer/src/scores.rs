@@ -1,6 +1,6 @@
 //! Logits to tags: softmax, top-k, rounding.
 
-use imgpipe_core::document::Tag;
+use imgpipe_contract::document::Tag;
 
 /// Scores are rounded to this many decimals so a replay of the same image produces byte-identical
 /// JSON even if the last float bits differ between runs or batch sizes.

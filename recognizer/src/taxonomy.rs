@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use imgpipe_core::document::Category;
+use imgpipe_contract::document::Category;
 use serde::Deserialize;
 
 use crate::error::RecognizerError;

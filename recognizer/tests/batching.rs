@@ -6,7 +6,7 @@ mod common;
 use std::sync::Barrier;
 
 use common::{config, labels, photo};
-use imgpipe_core::config::RecognizerConfig;
+use imgpipe_contract::config::RecognizerConfig;
 use imgpipe_recognizer::{Classifier, Recognition};
 
 fn assert_same(name: &str, alone: &Recognition, batched: &Recognition) {

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::{CAT_CLASSES, config, labels, photo};
-use imgpipe_core::config::ExecutionProvider;
+use imgpipe_contract::config::ExecutionProvider;
 use imgpipe_recognizer::Classifier;
 
 /// Log lines written while `f` runs on this thread.
@@ -40,7 +40,7 @@ fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
 
 fn load_on(provider: ExecutionProvider) -> (Classifier, String) {
     let (classifier, log) = logged(|| {
-        Classifier::load(&imgpipe_core::config::RecognizerConfig {
+        Classifier::load(&imgpipe_contract::config::RecognizerConfig {
             execution_provider: provider,
             ..config()
         })
@@ -91,7 +91,7 @@ fn tensorrt_tries_cuda_then_falls_back_to_cpu() {
 fn cpu_is_the_default_and_needs_no_fallback() {
     let (classifier, log) = load_on(ExecutionProvider::Cpu);
     assert_eq!(
-        imgpipe_core::config::RecognizerConfig::default().execution_provider,
+        imgpipe_contract::config::RecognizerConfig::default().execution_provider,
         ExecutionProvider::Cpu
     );
     assert_eq!(classifier.execution_provider(), ExecutionProvider::Cpu);

@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use imgpipe_core::bus::{
-    Bus, BusError, Consumer, DeadLetter, Message, SqliteBus, Subscription, headers,
-};
-use imgpipe_core::event::{RenditionInfo, RenditionsReady, SourceImage, TagsReady, Topic};
-use imgpipe_core::store::{ObjectInfo, ObjectStore, PresignedRequest, StoreError};
-use imgpipe_core::worker::{Handler, HandlerError};
+use imgpipe_bus_sqlite::SqliteBus;
+use imgpipe_contract::bus::{Bus, BusError, Consumer, DeadLetter, Message, Subscription, headers};
+use imgpipe_contract::event::{RenditionInfo, RenditionsReady, SourceImage, TagsReady, Topic};
+use imgpipe_contract::store::{ObjectInfo, ObjectStore, PresignedRequest, StoreError};
 use imgpipe_recognizer::RecognizerHandler;
+use imgpipe_runtime::worker::{Handler, HandlerError};
 
 /// Objects in memory; `down` makes every call fail as an unreachable store would.
 #[derive(Default)]

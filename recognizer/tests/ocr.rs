@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::DynamicImage;
-use imgpipe_core::config::RecognizerConfig;
+use imgpipe_contract::config::RecognizerConfig;
 use imgpipe_recognizer::{Ocr, RecognizerError, TextLine};
 
 /// The test config with the repository's OCR models as absolute paths.

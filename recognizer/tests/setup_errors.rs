@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use common::config;
 use imgpipe_recognizer::{Classifier, ORT_DYLIB_PATH, RecognizerError};
 
-fn load_error(config: &imgpipe_core::config::RecognizerConfig) -> RecognizerError {
+fn load_error(config: &imgpipe_contract::config::RecognizerConfig) -> RecognizerError {
     match Classifier::load(config) {
         Ok(_) => panic!("loading {config:?} should fail"),
         Err(e) => e,
@@ -31,7 +31,7 @@ fn assert_names_path_and_fix(err: &RecognizerError, path: &std::path::Path) {
 #[test]
 fn missing_runtime_library_is_reported() {
     let missing = PathBuf::from("/nonexistent/imgpipe/libonnxruntime.so");
-    let config = imgpipe_core::config::RecognizerConfig {
+    let config = imgpipe_contract::config::RecognizerConfig {
         onnxruntime: missing.clone(),
         ..config()
     };
@@ -72,7 +72,7 @@ fn a_second_classifier_loads_fine() {
 #[test]
 fn missing_model_is_reported() {
     let missing = PathBuf::from("/nonexistent/imgpipe/model.onnx");
-    let err = load_error(&imgpipe_core::config::RecognizerConfig {
+    let err = load_error(&imgpipe_contract::config::RecognizerConfig {
         model: missing.clone(),
         ..config()
     });
@@ -82,7 +82,7 @@ fn missing_model_is_reported() {
 #[test]
 fn missing_labels_are_reported() {
     let missing = PathBuf::from("/nonexistent/imgpipe/labels.txt");
-    let err = load_error(&imgpipe_core::config::RecognizerConfig {
+    let err = load_error(&imgpipe_contract::config::RecognizerConfig {
         labels: missing.clone(),
         ..config()
     });
@@ -94,7 +94,7 @@ fn labels_that_do_not_match_the_model_are_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     let labels = dir.path().join("labels.txt");
     std::fs::write(&labels, "cat\ndog\n").expect("write labels");
-    let err = load_error(&imgpipe_core::config::RecognizerConfig {
+    let err = load_error(&imgpipe_contract::config::RecognizerConfig {
         labels: labels.clone(),
         ..config()
     });
@@ -107,7 +107,7 @@ fn a_file_that_is_not_a_model_is_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = dir.path().join("model.onnx");
     std::fs::write(&model, "not a model").expect("write model");
-    let err = load_error(&imgpipe_core::config::RecognizerConfig {
+    let err = load_error(&imgpipe_contract::config::RecognizerConfig {
         model: model.clone(),
         ..config()
     });
@@ -118,7 +118,7 @@ fn a_file_that_is_not_a_model_is_reported() {
 #[test]
 fn a_missing_taxonomy_is_reported() {
     let missing = PathBuf::from("/nonexistent/imgpipe/taxonomy.toml");
-    let err = load_error(&imgpipe_core::config::RecognizerConfig {
+    let err = load_error(&imgpipe_contract::config::RecognizerConfig {
         taxonomy: missing.clone(),
         ..config()
     });
@@ -134,7 +134,7 @@ fn a_taxonomy_naming_classes_the_model_lacks_is_reported() {
         "[[category]]\nname = \"animal\"\nclasses = [\"unicorn\"]\n",
     )
     .expect("write taxonomy");
-    let err = load_error(&imgpipe_core::config::RecognizerConfig {
+    let err = load_error(&imgpipe_contract::config::RecognizerConfig {
         taxonomy: taxonomy.clone(),
         ..config()
     });

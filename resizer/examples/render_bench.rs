@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use imgpipe_core::config::ResizerConfig;
+use imgpipe_contract::config::ResizerConfig;
 use imgpipe_resizer::Renderer;
 
 const ROUNDS: u32 = 10;

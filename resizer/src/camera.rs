@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use exif::{DateTime, Exif, Field, In, Tag, Value};
-use imgpipe_core::document::{CameraInfo, GpsPosition};
+use imgpipe_contract::document::{CameraInfo, GpsPosition};
 
 /// Longest text kept from one field: EXIF strings are uploader-controlled.
 const MAX_TEXT: usize = 120;
@@ -17,7 +17,7 @@ pub(crate) fn read(bytes: &[u8], keep_gps: bool) -> Option<CameraInfo> {
     let exif = if bytes.starts_with(&[0xFF, 0xD8]) {
         // Our own segment walk stops at the scan; kamadak-exif's reads through a JPEG without
         // EXIF to its end, a few milliseconds for a large photo.
-        reader.read_raw(imgpipe_core::jpeg::exif(bytes)?.to_vec())
+        reader.read_raw(imgpipe_imaging::jpeg::exif(bytes)?.to_vec())
     } else {
         reader.read_from_container(&mut Cursor::new(bytes))
     }

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use imgpipe_core::bus::{Bus, Message, headers};
-use imgpipe_core::event::{
+use imgpipe_contract::bus::{Bus, Message, headers};
+use imgpipe_contract::event::{
     RenditionInfo, RenditionsReady, S3Event, S3EventRecord, SourceImage, Topic, image_id_from_key,
 };
-use imgpipe_core::store::{ObjectStore, StoreError};
-use imgpipe_core::worker::{Handler, HandlerError};
+use imgpipe_contract::store::{ObjectStore, StoreError};
+use imgpipe_runtime::worker::{Handler, HandlerError};
 use tracing::{debug, info};
 
 use crate::render::{Encoded, Rendered, Renderer};

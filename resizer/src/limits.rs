@@ -8,7 +8,7 @@ use image::error::LimitErrorKind;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 
-use imgpipe_core::jpeg::{self, JpegError};
+use imgpipe_imaging::jpeg::{self, JpegError};
 
 use crate::error::RenderError;
 use crate::heif;
@@ -125,7 +125,7 @@ pub(crate) fn decode(
             limit: limits.max_alloc,
         });
     }
-    if format == ImageFormat::Jpeg && !imgpipe_core::jpeg::is_complete(bytes) {
+    if format == ImageFormat::Jpeg && !imgpipe_imaging::jpeg::is_complete(bytes) {
         return Err(RenderError::Corrupt(
             "the JPEG data ends before its end-of-image marker".to_owned(),
         ));

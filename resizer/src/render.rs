@@ -3,8 +3,8 @@
 //! byte-identical objects.
 
 use image::RgbImage;
-use imgpipe_core::config::{RenditionFormat, ResizerConfig};
-use imgpipe_core::document::CameraInfo;
+use imgpipe_contract::config::{RenditionFormat, ResizerConfig};
+use imgpipe_contract::document::CameraInfo;
 
 use crate::camera;
 use crate::color::ToSrgb;

@@ -3,7 +3,7 @@
 
 mod support;
 
-use imgpipe_core::config::ResizerConfig;
+use imgpipe_contract::config::ResizerConfig;
 use imgpipe_resizer::Renderer;
 use support::{photo, renderer};
 

@@ -6,7 +6,7 @@
 mod support;
 
 use image::RgbImage;
-use imgpipe_core::config::{RenditionFormat, ResizerConfig};
+use imgpipe_contract::config::{RenditionFormat, ResizerConfig};
 use imgpipe_resizer::{Encoded, Renderer};
 use support::{decode_jpeg, mean_abs_diff, photo, renderer};
 

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use imgpipe_core::config::{BusConfig, BusKind, MetadataConfig, MetadataKind};
+use imgpipe_contract::config::{BusConfig, BusKind, MetadataConfig, MetadataKind};
 
 pub fn rabbitmqctl(args: &[&str]) {
     let out = Command::new("rabbitmqctl")
@@ -63,7 +63,7 @@ impl Drop for Vhost {
 }
 
 /// Settings for PostgreSQL at 127.0.0.1:5432 (database `test`, or `IMGPIPE_TEST_POSTGRES_URL`) in
-/// a schema of its own; drop it with `PostgresMetadataStore::drop_schema`.
+/// a schema of its own; drop it with `PostgresDb::drop_schema`.
 pub fn fresh_postgres() -> MetadataConfig {
     MetadataConfig {
         kind: MetadataKind::Postgres,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use imgpipe::{Roles, Running};
-use imgpipe_core::config::Config;
+use imgpipe_contract::config::Config;
 use serde_json::Value;
 
 pub fn repo_root() -> PathBuf {
@@ -43,7 +43,7 @@ pub fn test_config(data_dir: &Path) -> Config {
 }
 
 pub async fn spawn(config: Config) -> Running {
-    imgpipe_core::telemetry::init("warn", false);
+    imgpipe_runtime::telemetry::init("warn", false);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .expect("bind");

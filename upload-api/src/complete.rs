@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use imgpipe_core::event::{CreatedObject, S3EventRecord, object_created_message, sequencer_at};
+use imgpipe_contract::event::{CreatedObject, S3EventRecord, object_created_message, sequencer_at};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};

@@ -11,3 +11,18 @@ mod routes;
 
 pub use filename::sanitize_filename;
 pub use routes::{UploadState, router};
+
+use imgpipe_contract::config::Config;
+use imgpipe_runtime::{Deps, Part};
+
+/// The upload API as a part of a process: its routes, no workers.
+pub fn part(config: &Config, deps: &Deps) -> Part {
+    let os = &config.object_store;
+    Part::routes(router(UploadState {
+        store: deps.store.clone(),
+        bus: deps.bus.clone(),
+        bucket: os.originals_bucket.clone(),
+        region: os.region.clone(),
+        limits: config.upload.clone(),
+    }))
+}

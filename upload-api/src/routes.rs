@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use imgpipe_core::bus::Bus;
-use imgpipe_core::config::UploadConfig;
-use imgpipe_core::store::ObjectStore;
+use imgpipe_contract::bus::Bus;
+use imgpipe_contract::config::UploadConfig;
+use imgpipe_contract::store::ObjectStore;
 use serde_json::json;
 
 use crate::rate::RateLimiter;

@@ -17,8 +17,8 @@ use std::sync::{Mutex, PoisonError};
 
 use fast_image_resize::Resizer;
 use image::{DynamicImage, RgbImage};
-use imgpipe_core::config::RecognizerConfig;
-pub use imgpipe_core::document::{BBox, TextLine};
+use imgpipe_contract::config::RecognizerConfig;
+pub use imgpipe_contract::document::{BBox, TextLine};
 use ndarray::Array4;
 use ort::session::Session;
 use ort::value::TensorRef;

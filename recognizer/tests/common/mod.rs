@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use imgpipe_core::config::RecognizerConfig;
+use imgpipe_contract::config::RecognizerConfig;
 use imgpipe_recognizer::Classifier;
 
 /// The repository root (the workspace holding this crate).
@@ -58,7 +58,7 @@ pub fn decoded(name: &str) -> image::DynamicImage {
 }
 
 /// The labels of a top-k list, for readable assertions.
-pub fn labels(tags: &[imgpipe_core::document::Tag]) -> Vec<&str> {
+pub fn labels(tags: &[imgpipe_contract::document::Tag]) -> Vec<&str> {
     tags.iter().map(|t| t.label.as_str()).collect()
 }
 

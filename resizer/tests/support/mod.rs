@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use image::RgbImage;
-use imgpipe_core::config::ResizerConfig;
+use imgpipe_contract::config::ResizerConfig;
 use imgpipe_resizer::{Encoded, Renderer};
 
 /// The bytes of `tests/photos/<name>` at the workspace root. Missing photos fail the test

@@ -1,0 +1,278 @@
+//! PostgreSQL metadata backend, with the same semantics as the SQLite one. The document is stored
+//! whole as JSONB; the columns beside it (created_at, created_ms, status) and GIN indexes on the
+//! document's tags and categories exist only to answer queries.
+
+mod errors;
+mod migrate;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, QueryBuilder, Row};
+
+use self::errors::{on_read, on_write, unavailable};
+use imgpipe_contract::config::MetadataConfig;
+use imgpipe_contract::db::{
+    Change, Cursor, DbError, ListQuery, MetadataDb, Page, TagCount, like_patterns,
+};
+use imgpipe_contract::document::ImageDocument;
+
+/// First key of the two-key advisory lock that serialises creators of one document id (a row
+/// that does not exist yet cannot be locked with FOR UPDATE).
+const CREATE_LOCK_CLASS: i32 = 0x696d_6702;
+
+/// How long a caller waits for a pooled connection before the database counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Metadata kept in a PostgreSQL schema of its own (`metadata.schema`), so tenants and tests can
+/// share one database. Safe to use from many processes at once.
+pub struct PostgresDb {
+    pool: PgPool,
+}
+
+impl PostgresDb {
+    /// Connects to `config.url`, creates `config.schema` if missing and brings its tables up to
+    /// date. Idempotent: any number of processes may connect to the same schema, together.
+    pub async fn connect(config: &MetadataConfig) -> Result<Self, DbError> {
+        let options = connect_options(config)?;
+        // Migrate over a connection of its own, opened directly: if the server cannot be
+        // reached the error says why at once, where a pool would retry until its timeout and
+        // report only that it timed out.
+        let mut conn = PgConnection::connect_with(&options)
+            .await
+            .map_err(unavailable)?;
+        migrate::run(&mut conn, &config.schema)
+            .await
+            .map_err(unavailable)?;
+        backfill_search(&mut conn).await?;
+        conn.close().await.map_err(unavailable)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(PostgresDb { pool })
+    }
+
+    /// Drops `config.schema` and everything in it, irreversibly: for tests, and for removing a
+    /// tenant. Succeeds if the schema does not exist.
+    pub async fn drop_schema(config: &MetadataConfig) -> Result<(), DbError> {
+        let mut conn = PgConnection::connect_with(&connect_options(config)?)
+            .await
+            .map_err(unavailable)?;
+        let statement = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", config.schema);
+        conn.execute(statement.as_str())
+            .await
+            .map_err(unavailable)?;
+        conn.close().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Closes every pooled connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The configured URL, with every connection's search_path set to the (validated) schema so
+/// queries name tables unqualified.
+fn connect_options(config: &MetadataConfig) -> Result<PgConnectOptions, DbError> {
+    let schema = migrate::schema_name(&config.schema)?;
+    let options: PgConnectOptions = config
+        .url
+        .parse()
+        .map_err(|e| DbError::Unavailable(format!("invalid metadata.url: {e}")))?;
+    Ok(options.options([("search_path", schema)]))
+}
+
+/// Indexes documents written before search existed (migration 3), a page at a time.
+async fn backfill_search(conn: &mut PgConnection) -> Result<(), DbError> {
+    let mut indexed = 0usize;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, doc::text AS doc FROM images WHERE search IS NULL ORDER BY id LIMIT 500",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(unavailable)?;
+            let doc = parse(row.try_get("doc").map_err(unavailable)?)?;
+            sqlx::query("UPDATE images SET search = $2 WHERE id = $1")
+                .bind(id)
+                .bind(doc.search_text())
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        indexed += rows.len();
+    }
+    if indexed > 0 {
+        tracing::info!(documents = indexed, "indexed older documents for search");
+    }
+    Ok(())
+}
+
+fn parse(doc: &str) -> Result<ImageDocument, DbError> {
+    serde_json::from_str(doc).map_err(|e| DbError::Corrupt(e.to_string()))
+}
+
+async fn select_for_update(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Option<ImageDocument>, DbError> {
+    sqlx::query("SELECT doc::text AS doc FROM images WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(on_write)?
+        .map(|row| parse(row.try_get("doc").map_err(on_write)?))
+        .transpose()
+}
+
+#[async_trait]
+impl MetadataDb for PostgresDb {
+    async fn update(&self, id: &str, change: Change<'_>) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // An existing row is locked by FOR UPDATE until commit, so writers of it queue.
+        let mut current = select_for_update(&mut tx, id).await?;
+        if current.is_none() {
+            // A missing row cannot be locked: creators of one id queue on an advisory lock
+            // instead, then look again, since the one ahead may have created it meanwhile.
+            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                .bind(CREATE_LOCK_CLASS)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(on_write)?;
+            current = select_for_update(&mut tx, id).await?;
+        }
+        let Some(next) = change(current) else {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        };
+        let json = serde_json::to_string(&next).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO images (id, created_at, created_ms, status, doc, search) \
+             VALUES ($1, $2::timestamptz, $3, $4, $5::jsonb, $6) \
+             ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, \
+             created_ms = EXCLUDED.created_ms, status = EXCLUDED.status, doc = EXCLUDED.doc, \
+             search = EXCLUDED.search",
+        )
+        .bind(id)
+        .bind(next.created_at.to_rfc3339())
+        .bind(next.created_at.timestamp_millis())
+        .bind(next.status.as_str())
+        .bind(json)
+        .bind(next.search_text())
+        .execute(&mut *tx)
+        .await
+        .map_err(on_write)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ImageDocument>, DbError> {
+        sqlx::query("SELECT doc::text AS doc FROM images WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(on_read)?
+            .map(|row| parse(row.try_get("doc").map_err(on_read)?))
+            .transpose()
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, DbError> {
+        let limit = query.limit.clamp(1, 200);
+        // Only the filters asked for go into the SQL, so each combination gets a plan that can
+        // use its index (a generic plan for `$1 IS NULL OR ...` could not).
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "SELECT id, created_ms, doc::text AS doc FROM images WHERE TRUE",
+        );
+        if let Some(status) = query.status {
+            sql.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(tag) = &query.tag {
+            // A tag label or a category name; each side can use its own GIN index.
+            let label = serde_json::json!([{ "label": tag }]).to_string();
+            let category = serde_json::json!([{ "name": tag }]).to_string();
+            sql.push(" AND (doc -> 'tags' @> ")
+                .push_bind(label)
+                .push("::jsonb OR doc -> 'categories' @> ")
+                .push_bind(category)
+                .push("::jsonb)");
+        }
+        // Served by the trigram index where the database has pg_trgm (`migrate::trigram_index`),
+        // else by reading the search column of every row.
+        for pattern in like_patterns(query.q.as_deref().unwrap_or(""))? {
+            sql.push(" AND search LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(cursor) = &query.cursor {
+            sql.push(" AND (created_ms, id) < (")
+                .push_bind(cursor.created_at_ms)
+                .push(", ")
+                .push_bind(cursor.id.as_str())
+                .push(")");
+        }
+        sql.push(" ORDER BY created_ms DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(on_read)?;
+
+        let mut items = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for row in rows.iter().take(limit as usize) {
+            items.push(parse(row.try_get("doc").map_err(on_read)?)?);
+            last = Some(row);
+        }
+        // The cursor is built from the row's own key columns, exactly what the next page's
+        // comparison reads, so no item is skipped or repeated.
+        let next_cursor = match last {
+            Some(row) if rows.len() > limit as usize => Some(
+                Cursor {
+                    created_at_ms: row.try_get("created_ms").map_err(on_read)?,
+                    id: row.try_get("id").map_err(on_read)?,
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn tag_counts(&self) -> Result<Vec<TagCount>, DbError> {
+        // DISTINCT: a label listed twice on one image counts once, as in SQLite's tag table.
+        let rows = sqlx::query(
+            "SELECT label, count(*) AS n FROM ( \
+                 SELECT DISTINCT i.id, t ->> 'label' AS label \
+                 FROM images i, jsonb_array_elements(i.doc -> 'tags') t \
+             ) pairs \
+             WHERE label IS NOT NULL \
+             GROUP BY label ORDER BY n DESC, label COLLATE \"C\" LIMIT 1000",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(on_read)?;
+        rows.iter()
+            .map(|row| {
+                Ok(TagCount {
+                    label: row.try_get("label").map_err(on_read)?,
+                    count: u64::try_from(row.try_get::<i64, _>("n").map_err(on_read)?)
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,243 @@
+//! Embedded metadata backend: SQLite in WAL mode. The document is stored whole as JSON; the
+//! columns beside it (created_at, status, the tag and category tables) exist only to index
+//! queries.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use imgpipe_contract::db::{
+    Change, Cursor, DbError, ListQuery, MetadataDb, Page, TagCount, like_patterns,
+};
+use imgpipe_contract::document::ImageDocument;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_newest ON images (created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS image_tags (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    PRIMARY KEY (image_id, label)
+);
+CREATE INDEX IF NOT EXISTS image_tags_label ON image_tags (label);
+CREATE TABLE IF NOT EXISTS image_categories (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    PRIMARY KEY (image_id, name)
+);
+CREATE INDEX IF NOT EXISTS image_categories_name ON image_categories (name);
+CREATE TABLE IF NOT EXISTS image_search (
+    image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    body TEXT NOT NULL
+);
+"#;
+
+pub struct SqliteDb {
+    pool: SqlitePool,
+}
+
+impl SqliteDb {
+    pub async fn open(path: &Path) -> Result<Self, DbError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&pool)
+            .await
+            .map_err(unavailable)?;
+        backfill_search(&pool).await?;
+        Ok(SqliteDb { pool })
+    }
+}
+
+/// Indexes documents written before search existed, so `?q=` finds them too.
+async fn backfill_search(pool: &SqlitePool) -> Result<(), DbError> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.doc FROM images i \
+         WHERE NOT EXISTS (SELECT 1 FROM image_search s WHERE s.image_id = i.id)",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    for row in &rows {
+        let doc = parse(row.get("doc"))?;
+        sqlx::query("INSERT OR REPLACE INTO image_search (image_id, body) VALUES (?, ?)")
+            .bind(row.get::<String, _>("id"))
+            .bind(doc.search_text())
+            .execute(pool)
+            .await
+            .map_err(unavailable)?;
+    }
+    if !rows.is_empty() {
+        tracing::info!(documents = rows.len(), "indexed older documents for search");
+    }
+    Ok(())
+}
+
+fn parse(doc: &str) -> Result<ImageDocument, DbError> {
+    serde_json::from_str(doc).map_err(|e| DbError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl MetadataDb for SqliteDb {
+    async fn update(&self, id: &str, change: Change<'_>) -> Result<bool, DbError> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        // BEGIN IMMEDIATE takes the write lock up front, so read-modify-write cannot interleave.
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        let result = async {
+            let current = sqlx::query("SELECT doc FROM images WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await.map_err(unavailable)?
+                .map(|row| parse(row.get("doc")))
+                .transpose()?;
+            let Some(next) = change(current) else { return Ok(false) };
+            let json = serde_json::to_string(&next).map_err(|e| DbError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO images (id, created_at, status, doc) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT(id) DO UPDATE SET created_at = excluded.created_at, status = excluded.status, doc = excluded.doc",
+            )
+            .bind(id)
+            .bind(next.created_at.timestamp_millis())
+            .bind(next.status.as_str())
+            .bind(json)
+            .execute(&mut *conn)
+            .await.map_err(unavailable)?;
+            sqlx::query("DELETE FROM image_tags WHERE image_id = ?").bind(id).execute(&mut *conn).await.map_err(unavailable)?;
+            for tag in &next.tags {
+                sqlx::query("INSERT OR IGNORE INTO image_tags (image_id, label) VALUES (?, ?)")
+                    .bind(id)
+                    .bind(&tag.label)
+                    .execute(&mut *conn)
+                    .await.map_err(unavailable)?;
+            }
+            sqlx::query("DELETE FROM image_categories WHERE image_id = ?").bind(id).execute(&mut *conn).await.map_err(unavailable)?;
+            for category in &next.categories {
+                sqlx::query("INSERT OR IGNORE INTO image_categories (image_id, name) VALUES (?, ?)")
+                    .bind(id)
+                    .bind(&category.name)
+                    .execute(&mut *conn)
+                    .await.map_err(unavailable)?;
+            }
+            sqlx::query("INSERT OR REPLACE INTO image_search (image_id, body) VALUES (?, ?)")
+                .bind(id)
+                .bind(next.search_text())
+                .execute(&mut *conn)
+                .await.map_err(unavailable)?;
+            Ok::<bool, DbError>(true)
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::query(end)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        result
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ImageDocument>, DbError> {
+        let row = sqlx::query("SELECT doc FROM images WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| parse(r.get("doc"))).transpose()
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, DbError> {
+        let limit = query.limit.clamp(1, 200);
+        let (cursor_ms, cursor_id) = match &query.cursor {
+            Some(c) => (Some(c.created_at_ms), Some(c.id.clone())),
+            None => (None, None),
+        };
+        let patterns = like_patterns(query.q.as_deref().unwrap_or(""))?;
+        // One LIKE per word, numbered after the fixed parameters.
+        let search: String = (0..patterns.len())
+            .map(|n| format!(" AND s.body LIKE ?{} ESCAPE '\\'", n + 6))
+            .collect();
+        let sql = format!(
+            "SELECT i.id, i.created_at, i.doc FROM images i \
+             LEFT JOIN image_search s ON s.image_id = i.id \
+             WHERE (?1 IS NULL OR i.status = ?1) \
+             AND (?2 IS NULL OR EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.label = ?2) \
+                  OR EXISTS (SELECT 1 FROM image_categories c WHERE c.image_id = i.id AND c.name = ?2)) \
+             AND (?3 IS NULL OR i.created_at < ?3 OR (i.created_at = ?3 AND i.id < ?4)){search} \
+             ORDER BY i.created_at DESC, i.id DESC LIMIT ?5"
+        );
+        let mut rows = sqlx::query(&sql)
+            .bind(query.status.map(|s| s.as_str()))
+            .bind(query.tag.as_deref())
+            .bind(cursor_ms)
+            .bind(cursor_id)
+            .bind(i64::from(limit) + 1);
+        for pattern in patterns {
+            rows = rows.bind(pattern);
+        }
+        let rows = rows.fetch_all(&self.pool).await.map_err(unavailable)?;
+        let mut items = rows
+            .iter()
+            .map(|r| parse(r.get("doc")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|d| {
+                Cursor {
+                    created_at_ms: d.created_at.timestamp_millis(),
+                    id: d.id.clone(),
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn tag_counts(&self) -> Result<Vec<TagCount>, DbError> {
+        let rows = sqlx::query(
+            "SELECT label, COUNT(*) AS n FROM image_tags GROUP BY label ORDER BY n DESC, label LIMIT 1000",
+        )
+        .fetch_all(&self.pool)
+        .await.map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .map(|r| TagCount {
+                label: r.get("label"),
+                count: r.get::<i64, _>("n") as u64,
+            })
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// A database error: the file is locked, busy or unreadable; worth a retry.
+fn unavailable(e: sqlx::Error) -> DbError {
+    DbError::Unavailable(e.to_string())
+}

@@ -1,0 +1,60 @@
+//! A service as a part of a process: the HTTP routes it serves and the workers it runs. The
+//! binary asks each role it runs for its part and composes them; it knows no service's wiring.
+
+use std::sync::Arc;
+
+use imgpipe_contract::bus::{Bus, Subscription};
+use imgpipe_contract::db::MetadataDb;
+use imgpipe_contract::store::ObjectStore;
+
+use crate::metrics::Metrics;
+use crate::worker::Handler;
+
+/// What a service may use of its process: the three seams and the metrics registry.
+#[derive(Clone)]
+pub struct Deps {
+    pub bus: Arc<dyn Bus>,
+    pub db: Arc<dyn MetadataDb>,
+    pub store: Arc<dyn ObjectStore>,
+    /// This process's metrics, served at `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// One queue consumer a service wants run: which queue, which handler, how many at once.
+pub struct WorkerSpec {
+    pub subscription: Subscription,
+    pub handler: Arc<dyn Handler>,
+    pub concurrency: usize,
+}
+
+/// A started service: routes to merge into the process's router, workers to spawn.
+#[derive(Default)]
+pub struct Part {
+    pub routes: axum::Router,
+    pub workers: Vec<WorkerSpec>,
+}
+
+impl Part {
+    /// A part that only serves HTTP.
+    pub fn routes(routes: axum::Router) -> Self {
+        Part {
+            routes,
+            workers: Vec::new(),
+        }
+    }
+
+    /// Adds a worker.
+    pub fn with_worker(
+        mut self,
+        subscription: Subscription,
+        handler: Arc<dyn Handler>,
+        concurrency: usize,
+    ) -> Self {
+        self.workers.push(WorkerSpec {
+            subscription,
+            handler,
+            concurrency,
+        });
+        self
+    }
+}
