@@ -10,6 +10,7 @@ use imgpipe_bus_sqlite::SqliteBus;
 use imgpipe_contract::bus::Bus;
 use imgpipe_contract::config::{BusKind, Config, MetadataKind, ObjectStoreKind};
 use imgpipe_contract::db::MetadataDb;
+use imgpipe_contract::keys::KeyStore;
 use imgpipe_contract::store::ObjectStore;
 use imgpipe_db_postgres::PostgresDb;
 use imgpipe_db_sqlite::SqliteDb;
@@ -55,9 +56,22 @@ pub async fn attach_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
 
 /// The metadata database the config names.
 pub async fn open_db(config: &Config) -> anyhow::Result<Arc<dyn MetadataDb>> {
+    Ok(open_db_and_keys(config).await?.0)
+}
+
+/// The metadata database the config names, as the documents' and the keys' store.
+pub async fn open_db_and_keys(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn MetadataDb>, Arc<dyn KeyStore>)> {
     Ok(match config.metadata.kind {
-        MetadataKind::Sqlite => Arc::new(SqliteDb::open(&config.metadata_path()).await?),
-        MetadataKind::Postgres => Arc::new(PostgresDb::connect(&config.metadata).await?),
+        MetadataKind::Sqlite => {
+            let db = Arc::new(SqliteDb::open(&config.metadata_path()).await?);
+            (db.clone(), db)
+        }
+        MetadataKind::Postgres => {
+            let db = Arc::new(PostgresDb::connect(&config.metadata).await?);
+            (db.clone(), db)
+        }
     })
 }
 

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use crate::ObjectStoreError;
+use crate::S3ServerError;
 
 /// Settings of the embedded S3 endpoint.
 #[derive(Debug, Clone)]
@@ -22,8 +22,8 @@ pub struct EmbeddedS3Config {
 
 impl EmbeddedS3Config {
     /// Checks what would otherwise only fail at the first request.
-    pub(crate) fn validate(&self) -> Result<(), ObjectStoreError> {
-        let invalid = |msg: String| Err(ObjectStoreError::InvalidConfig(msg));
+    pub(crate) fn validate(&self) -> Result<(), S3ServerError> {
+        let invalid = |msg: String| Err(S3ServerError::InvalidConfig(msg));
         if self.access_key.is_empty() || self.secret_key.is_empty() {
             return invalid("access_key and secret_key must not be empty".to_owned());
         }
@@ -42,10 +42,10 @@ impl EmbeddedS3Config {
     }
 
     /// Creates the root and bucket directories. Runs once at start, so blocking is fine.
-    pub(crate) fn create_dirs(&self) -> Result<(), ObjectStoreError> {
+    pub(crate) fn create_dirs(&self) -> Result<(), S3ServerError> {
         let create = |path: PathBuf| {
             std::fs::create_dir_all(&path)
-                .map_err(|source| ObjectStoreError::CreateDir { path, source })
+                .map_err(|source| S3ServerError::CreateDir { path, source })
         };
         create(self.root.clone())?;
         for bucket in &self.buckets {

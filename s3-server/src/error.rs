@@ -3,7 +3,7 @@ use std::path::PathBuf;
 /// Why the embedded S3 endpoint could not be started. All are permanent: fix the configuration
 /// or the file system and start again.
 #[derive(Debug, thiserror::Error)]
-pub enum ObjectStoreError {
+pub enum S3ServerError {
     /// A configuration value is unusable (empty credentials, an invalid bucket name, ...).
     #[error("invalid embedded S3 configuration: {0}")]
     InvalidConfig(String),

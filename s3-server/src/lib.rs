@@ -2,9 +2,12 @@
 //! `s3s-fs`, with SigV4 (header and presigned) checked, uploads capped in size, and an
 //! object-created event published on the bus for every object written to a notifying bucket.
 //!
-//! Services reach it through `imgpipe_contract::store::S3Store` like any other S3 endpoint.
+//! Services reach it through the S3 client seam (`imgpipe_s3_client::S3Store`) like any other S3
+//! endpoint.
 
+mod access;
 mod config;
+mod credentials;
 mod error;
 mod fs_with_events;
 mod notify;
@@ -25,7 +28,8 @@ use s3s_fs::FileSystem;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use config::EmbeddedS3Config;
-pub use error::ObjectStoreError;
+pub use credentials::{Credentials, load_or_create};
+pub use error::S3ServerError;
 
 use fs_with_events::FsWithEvents;
 use notify::Notifier;
@@ -35,10 +39,10 @@ use notify::Notifier;
 /// name, such as `api`, shadows that bucket). It answers browser CORS preflights from any origin.
 ///
 /// Creates `config.root` and the configured buckets if missing.
-pub fn router(config: EmbeddedS3Config, bus: Arc<dyn Bus>) -> Result<Router, ObjectStoreError> {
+pub fn router(config: EmbeddedS3Config, bus: Arc<dyn Bus>) -> Result<Router, S3ServerError> {
     config.validate()?;
     config.create_dirs()?;
-    let fs = FileSystem::new(&config.root).map_err(|e| ObjectStoreError::Backend {
+    let fs = FileSystem::new(&config.root).map_err(|e| S3ServerError::Backend {
         path: config.root.clone(),
         message: format!("{e:?}"),
     })?;
@@ -54,6 +58,9 @@ pub fn router(config: EmbeddedS3Config, bus: Arc<dyn Bus>) -> Result<Router, Obj
         config.access_key.clone(),
         config.secret_key.clone(),
     ));
+    builder.set_access(access::PresignedOnly {
+        root: config.root.clone(),
+    });
     let service = HandleError::new(builder.build(), internal_error);
 
     Ok(Router::new().fallback_service(service).layer(cors()))

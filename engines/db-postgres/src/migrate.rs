@@ -43,6 +43,26 @@ CREATE INDEX images_categories ON images USING GIN ((doc -> 'categories') jsonb_
 ALTER TABLE images ADD COLUMN search TEXT;
 "#,
     ),
+    (
+        4,
+        "API keys (hashes only); images belong to a tenant",
+        // Documents written before tenants existed belong to `default`, the tenant of the first
+        // admin key.
+        r#"
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    prefix TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    tenants JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    revoked_at TIMESTAMPTZ
+);
+ALTER TABLE images ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX images_tenant_newest ON images (tenant, created_ms DESC, id DESC);
+"#,
+    ),
 ];
 
 /// First key of the two-key advisory lock taken while migrating; the second is the schema's hash.

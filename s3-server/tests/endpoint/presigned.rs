@@ -236,3 +236,73 @@ async fn presigned_get_works_from_another_origin() {
         .expect("get");
     assert_eq!(tampered.status(), StatusCode::FORBIDDEN);
 }
+
+/// A presigned PUT writes one new object once: used again, turned into a copy, or pointed at
+/// another key, it is refused, and the first object is untouched.
+#[tokio::test]
+async fn presigned_put_writes_one_new_object_once() {
+    let server = TestServer::start().await;
+    let store = server.store();
+    let key = "tenant-a/img1/once.jpg";
+    let body = b"first body".to_vec();
+    let signed = store
+        .presign_put(ORIGINALS, key, "image/jpeg", body.len() as u64, Duration::from_secs(300))
+        .await
+        .expect("presign");
+    let first = perform(&signed, &signed.url, &[], body.clone()).await;
+    assert_eq!(first.status(), StatusCode::OK);
+
+    let again = perform(&signed, &signed.url, &[], b"other body".to_vec()).await;
+    assert_eq!(outcome(again).await, (StatusCode::FORBIDDEN, "AccessDenied".to_owned()));
+
+    let other_key = signed.url.replace("once.jpg", "other.jpg");
+    let elsewhere = perform(&signed, &other_key, &[], body.clone()).await;
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
+
+    let fresh_key = "tenant-a/img2/copy.jpg";
+    let copy_url = store
+        .presign_put(ORIGINALS, fresh_key, "image/jpeg", 0, Duration::from_secs(300))
+        .await
+        .expect("presign");
+    let copy = perform(
+        &copy_url,
+        &copy_url.url,
+        &[("x-amz-copy-source", &format!("/{ORIGINALS}/{key}"))],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(copy.status(), StatusCode::FORBIDDEN, "a presigned PUT is no copy");
+
+    let stored = store.get(ORIGINALS, key, 1 << 20).await.expect("first object");
+    assert_eq!(stored.as_ref(), body.as_slice(), "the first upload is untouched");
+    assert!(store.get(ORIGINALS, fresh_key, 1 << 20).await.is_err(), "nothing copied");
+}
+
+/// Only reads and uploads go through presigned URLs: a presigned listing or delete is refused,
+/// and so is any unsigned request.
+#[tokio::test]
+async fn presigned_urls_cannot_list_or_delete() {
+    let server = TestServer::start().await;
+    let store = server.store();
+    store
+        .put(ORIGINALS, "t/img/a.jpg", bytes::Bytes::from_static(b"x"), "image/jpeg")
+        .await
+        .expect("put");
+    let get = store
+        .presign_get(ORIGINALS, "t/img/a.jpg", Duration::from_secs(60))
+        .await
+        .expect("presign get");
+    let read = reqwest::get(&get.url).await.expect("get");
+    assert_eq!(read.status(), StatusCode::OK);
+    let unsigned = reqwest::get(get.url.split('?').next().expect("path"))
+        .await
+        .expect("unsigned");
+    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN);
+    let delete = reqwest::Client::new()
+        .delete(&get.url)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(delete.status(), StatusCode::FORBIDDEN);
+    assert!(store.head(ORIGINALS, "t/img/a.jpg").await.is_ok(), "still there");
+}
