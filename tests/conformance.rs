@@ -1,46 +1,101 @@
-//! One conformance suite per seam, run against every backend. Each suite takes a factory, so a
-//! new backend (RabbitMQ, PostgreSQL, another S3) joins by adding one test that calls it.
+//! Every seam's conformance suite (`imgpipe_contract::testing`) against the embedded backends:
+//! the SQLite queue, SQLite metadata, and the object store through the embedded S3 endpoint. One
+//! test per property and backend (`sqlite_bus::…`, `sqlite_db::…`, `embedded_s3::…`); a new
+//! backend joins with one macro call.
 
-#[path = "conformance/bus.rs"]
-mod bus;
 mod common;
-#[path = "conformance/meta.rs"]
-mod meta;
-#[path = "conformance/store.rs"]
-mod store;
 
 use std::sync::Arc;
 
-use imgpipe_contract::bus::{Bus};
+use imgpipe::Running;
 use imgpipe_bus_sqlite::SqliteBus;
-use imgpipe_contract::db::{MetadataDb};
+use imgpipe_contract::bus::Bus;
+use imgpipe_contract::db::MetadataDb;
+use imgpipe_contract::store::ObjectStore;
+use imgpipe_contract::testing::Fixture;
 use imgpipe_db_sqlite::SqliteDb;
+use tempfile::TempDir;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_bus_conforms() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("bus.sqlite");
-    // Reopening the same file stands in for a process restart.
-    let open = move || {
-        let path = path.clone();
-        async move { Arc::new(SqliteBus::open(&path).await.expect("open bus")) as Arc<dyn Bus> }
-    };
-    bus::suite(open).await;
+/// The embedded queue in a file of its own; reopening the file stands in for a process restart.
+struct EmbeddedBus {
+    dir: TempDir,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_metadata_conforms() {
+impl Fixture for EmbeddedBus {
+    type Handle = Arc<dyn Bus>;
+
+    async fn open(&self) -> Arc<dyn Bus> {
+        let bus = SqliteBus::open(&self.dir.path().join("bus.sqlite"))
+            .await
+            .expect("open bus");
+        Arc::new(bus)
+    }
+}
+
+async fn new_embedded_bus() -> EmbeddedBus {
+    EmbeddedBus {
+        dir: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+/// SQLite metadata in a file of its own.
+struct EmbeddedDb {
+    db: Arc<dyn MetadataDb>,
+    _dir: TempDir,
+}
+
+impl Fixture for EmbeddedDb {
+    type Handle = Arc<dyn MetadataDb>;
+
+    async fn open(&self) -> Arc<dyn MetadataDb> {
+        self.db.clone()
+    }
+}
+
+async fn new_sqlite_db() -> EmbeddedDb {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteDb::open(&dir.path().join("meta.sqlite"))
+    let db = SqliteDb::open(&dir.path().join("meta.sqlite"))
         .await
         .expect("open");
-    meta::suite(Arc::new(store) as Arc<dyn MetadataDb>).await;
+    EmbeddedDb {
+        db: Arc::new(db),
+        _dir: dir,
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_object_store_conforms() {
+/// A pipeline whose object store is its own embedded S3 endpoint, reached through the S3 client
+/// as every service reaches it; stopped after the test.
+struct EmbeddedS3 {
+    running: Running,
+    _dir: TempDir,
+}
+
+impl Fixture for EmbeddedS3 {
+    type Handle = Arc<dyn ObjectStore>;
+
+    async fn open(&self) -> Arc<dyn ObjectStore> {
+        self.running.backends.store.clone()
+    }
+
+    async fn teardown(self) {
+        self.running.stop().await.expect("stop");
+    }
+}
+
+async fn new_embedded_s3() -> EmbeddedS3 {
     let dir = tempfile::tempdir().expect("tempdir");
     let running = common::spawn(common::test_config(dir.path())).await;
-    store::suite(running.backends.store.clone()).await;
-    running.stop().await.expect("stop");
+    EmbeddedS3 { running, _dir: dir }
+}
+
+mod sqlite_bus {
+    imgpipe_contract::bus_conformance!(super::new_embedded_bus);
+}
+
+mod sqlite_db {
+    imgpipe_contract::db_conformance!(super::new_sqlite_db);
+}
+
+mod embedded_s3 {
+    imgpipe_contract::store_conformance!(super::new_embedded_s3);
 }

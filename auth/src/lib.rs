@@ -6,9 +6,11 @@
 //! [`KeyStore`]: imgpipe_contract::keys::KeyStore
 
 mod authenticator;
+pub mod bootstrap;
 pub mod keys_api;
+pub mod rate;
 mod principal;
 pub mod token;
 
-pub use authenticator::{Authenticator, CACHE_TTL, SESSION_COOKIE, authenticate};
+pub use authenticator::{Authenticator, CACHE_TTL, SESSION_COOKIE, authenticate, presented_key};
 pub use principal::{Denied, Principal};

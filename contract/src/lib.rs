@@ -9,5 +9,7 @@ pub mod config;
 pub mod db;
 pub mod document;
 pub mod event;
+pub mod keys;
 pub mod store;
-// TODO(conformance move): #[cfg(feature = "testing")] pub mod testing;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -6,13 +6,17 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use imgpipe_auth::{Denied, presented_key};
+use imgpipe_contract::keys::Role;
 use serde_json::json;
 use tower::ServiceExt;
 
 use crate::backends::Backends;
 use crate::roles::Roles;
 
-const PAGE: &str = include_str!("page.html");
+const PAGE: &str = include_str!("page/index.html");
+const SCRIPT: &str = include_str!("page/app.js");
+const STYLE: &str = include_str!("page/app.css");
 
 #[derive(Clone)]
 struct WebState {
@@ -39,9 +43,14 @@ pub fn router(backends: &Backends, roles: Roles, s3: Option<axum::Router>) -> ax
         // endpoint as an unsigned bucket read and be logged there as an error.
         app = app
             .route("/", get(index).head(index))
+            .route("/app.js", get(script))
+            .route("/app.css", get(style))
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }));
     }
-    let app = app.with_state(state);
+    let mut app = app.with_state(state);
+    if roles.upload_api || roles.metadata_store {
+        app = app.merge(crate::session::router(backends.auth.clone()));
+    }
     match s3 {
         Some(s3) => app.fallback_service(s3),
         None => app,
@@ -68,8 +77,28 @@ fn page_response(_headers: &HeaderMap) -> Response {
     ([(header::CACHE_CONTROL, "no-cache")], Html(PAGE)).into_response()
 }
 
-/// Prometheus text format; queue depths are read at scrape time.
-async fn metrics(State(state): State<WebState>) -> Response {
+async fn script() -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ];
+    (headers, SCRIPT).into_response()
+}
+
+async fn style() -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ];
+    (headers, STYLE).into_response()
+}
+
+/// Prometheus text format; queue depths are read at scrape time. Admins only (a scraper sends
+/// `Authorization: Bearer KEY`): queue names, rates and failures tell an outsider too much.
+async fn metrics(State(state): State<WebState>, request: Request) -> Response {
+    if let Err(denied) = admin(&state, &request).await {
+        return denied.into_response();
+    }
     for queue in &state.queues {
         if let Ok(depth) = state.backends.bus.queue_depth(queue).await {
             state.backends.metrics.set_queue_depth(queue, depth);
@@ -86,8 +115,16 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the bus and the metadata database answer.
-async fn readyz(State(state): State<WebState>) -> Response {
+/// Whether the request carries an admin key (always, with access control off).
+async fn admin(state: &WebState, request: &Request) -> Result<(), Denied> {
+    let auth = &state.backends.auth;
+    auth.check(presented_key(request)).await?.require(Role::Admin)
+}
+
+/// Ready when the bus and the metadata database answer. Everyone gets the status code (load
+/// balancers and probes carry no key); only admins get the details, which name the engines and
+/// their errors.
+async fn readyz(State(state): State<WebState>, request: Request) -> Response {
     let bus = state.backends.bus.ping().await;
     let meta = state.backends.db.ping().await;
     let status = if bus.is_ok() && meta.is_ok() {
@@ -96,6 +133,10 @@ async fn readyz(State(state): State<WebState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let describe = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".to_owned());
+    if admin(&state, &request).await.is_err() {
+        let word = if status == StatusCode::OK { "ready" } else { "not ready" };
+        return (status, Json(json!({ "status": word }))).into_response();
+    }
     let body = json!({
         "bus": describe(bus.map_err(|e| e.to_string())),
         "metadata": describe(meta.map_err(|e| e.to_string())),

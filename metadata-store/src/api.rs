@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
+use axum::middleware::Next;
+use imgpipe_auth::{Authenticator, Principal, authenticate};
+use imgpipe_contract::keys::Role;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,12 +30,23 @@ pub struct QueryState {
     pub store: Arc<dyn ObjectStore>,
 }
 
-pub fn router(state: QueryState) -> axum::Router {
+/// The query routes, for editors and admins, behind the key check of `auth`.
+pub fn router(state: QueryState, auth: Authenticator) -> axum::Router {
     axum::Router::new()
         .route("/api/images", get(list))
         .route("/api/images/{id}", get(one))
         .route("/api/tags", get(tags))
         .with_state(state)
+        .route_layer(axum::middleware::from_fn(require_editor))
+        .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))
+}
+
+/// Browsing shows every image of the tenant: an editor's right.
+async fn require_editor(caller: Principal, request: Request, next: Next) -> Response {
+    match caller.require(Role::Editor) {
+        Ok(()) => next.run(request).await,
+        Err(denied) => denied.into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +83,7 @@ impl From<DbError> for ApiError {
 
 async fn list(
     State(state): State<QueryState>,
+    caller: Principal,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Page>, ApiError> {
     let status = match params.status.as_deref() {
@@ -81,6 +96,7 @@ async fn list(
         })?),
     };
     let query = ListQuery {
+        tenants: caller.tenants.clone(),
         limit: params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
         cursor: params
             .cursor
@@ -101,19 +117,22 @@ async fn list(
 
 async fn one(
     State(state): State<QueryState>,
+    caller: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<ImageDocument>, ApiError> {
+    // Another tenant's image is as good as absent: 404, not 403, so ids reveal nothing.
     let mut doc = state
         .meta
         .get(&id)
         .await?
+        .filter(|doc| caller.sees(&doc.tenant))
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no image {id}")))?;
     sign_urls(state.store.as_ref(), &mut doc).await;
     Ok(Json(doc))
 }
 
-async fn tags(State(state): State<QueryState>) -> Result<Response, ApiError> {
-    Ok(Json(state.meta.tag_counts().await?).into_response())
+async fn tags(State(state): State<QueryState>, caller: Principal) -> Result<Response, ApiError> {
+    Ok(Json(state.meta.tag_counts(&caller.tenants).await?).into_response())
 }
 
 async fn sign_urls(store: &dyn ObjectStore, doc: &mut ImageDocument) {

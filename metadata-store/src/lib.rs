@@ -25,12 +25,15 @@ use imgpipe_runtime::{Deps, Part};
 /// only wait on each other's locks.
 const CONCURRENCY: usize = 4;
 
-/// The metadata store as a part of a process: the query API and the document writer.
+/// The metadata store as a part of a process: the query API, the key API (keys live in its
+/// database) and the document writer.
 pub fn part(config: &Config, deps: &Deps) -> Part {
-    let routes = router(QueryState {
+    let query = QueryState {
         meta: deps.db.clone(),
         store: deps.store.clone(),
-    });
+    };
+    let keys = imgpipe_auth::keys_api::router(deps.keys.clone(), deps.auth.clone());
+    let routes = router(query, deps.auth.clone()).merge(keys);
     let handler = MetadataHandler::new(
         deps.db.clone(),
         config.object_store.originals_bucket.clone(),

@@ -5,17 +5,23 @@ use std::sync::Arc;
 
 use imgpipe_contract::bus::{Bus, Subscription};
 use imgpipe_contract::db::MetadataDb;
+use imgpipe_auth::Authenticator;
+use imgpipe_contract::keys::KeyStore;
 use imgpipe_contract::store::ObjectStore;
 
 use crate::metrics::Metrics;
 use crate::worker::Handler;
 
-/// What a service may use of its process: the three seams and the metrics registry.
+/// What a service may use of its process: the three seams, the keys and the metrics registry.
 #[derive(Clone)]
 pub struct Deps {
     pub bus: Arc<dyn Bus>,
     pub db: Arc<dyn MetadataDb>,
     pub store: Arc<dyn ObjectStore>,
+    /// The API keys (kept in the metadata database).
+    pub keys: Arc<dyn KeyStore>,
+    /// Checks a request's key; layer it over every route that needs one.
+    pub auth: Authenticator,
     /// This process's metrics, served at `/metrics`.
     pub metrics: Arc<Metrics>,
 }

@@ -12,7 +12,7 @@ pub fn rabbitmqctl(args: &[&str]) {
         .expect("rabbitmqctl runs (install RabbitMQ and run the tests as root)");
     assert!(
         out.status.success(),
-        "rabbitmqctl {args:?} failed: {}",
+        "rabbitmqctl {args:?} failed (is RabbitMQ running on this machine?): {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -5,15 +5,18 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use imgpipe_contract::event::{CreatedObject, S3EventRecord, object_created_message, sequencer_at};
+use imgpipe_auth::Principal;
+use imgpipe_contract::event::{
+    CreatedObject, OriginalKey, S3EventRecord, object_created_message, sequencer_at,
+};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::routes::{UploadState, refuse, unauthorized};
+use crate::routes::{UploadState, refuse};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CompleteRequest {
@@ -24,12 +27,9 @@ pub(crate) struct CompleteRequest {
 pub(crate) async fn complete(
     State(state): State<UploadState>,
     Path(image_id): Path<String>,
-    headers: HeaderMap,
+    caller: Principal,
     body: Option<Json<CompleteRequest>>,
 ) -> Response {
-    if let Some(refused) = unauthorized(&state, &headers) {
-        return refused;
-    }
     if uuid::Uuid::parse_str(&image_id).is_err() {
         return refuse(StatusCode::NOT_FOUND, "no such upload");
     }
@@ -39,12 +39,10 @@ pub(crate) async fn complete(
             "expected JSON {key} (the key of the upload ticket)",
         );
     };
-    // Keys are `<image_id>/<filename>`: a client may only complete its own upload's key.
-    let owned = req
-        .key
-        .strip_prefix(image_id.as_str())
-        .and_then(|rest| rest.strip_prefix('/'))
-        .is_some_and(|name| !name.is_empty() && !name.contains('/'));
+    // Keys are `<tenant>/<image_id>/<filename>`: a client may only complete an upload of its
+    // own tenant, for this image.
+    let owned = OriginalKey::parse(&req.key)
+        .is_some_and(|k| k.image_id == image_id && k.tenant == caller.home_tenant());
     if !owned {
         return refuse(
             StatusCode::BAD_REQUEST,

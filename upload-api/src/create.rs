@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use imgpipe_auth::Principal;
+use imgpipe_contract::event::OriginalKey;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::filename::sanitize_filename;
-use crate::routes::{UploadState, refuse, unauthorized};
+use crate::routes::{UploadState, refuse};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct UploadRequest {
@@ -34,12 +36,9 @@ struct UploadTicket {
 
 pub(crate) async fn create(
     State(state): State<UploadState>,
-    headers: HeaderMap,
+    caller: Principal,
     body: Option<Json<UploadRequest>>,
 ) -> Response {
-    if let Some(refused) = unauthorized(&state, &headers) {
-        return refused;
-    }
     let Some(Json(req)) = body else {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -69,15 +68,17 @@ pub(crate) async fn create(
         );
     }
     let image_id = uuid::Uuid::now_v7().to_string();
-    let key = format!("{image_id}/{}", sanitize_filename(&req.filename));
-    let ttl = Duration::from_secs(state.limits.url_ttl_secs.max(1));
+    // The tenant is part of the key: every stage and any storage policy can follow it.
+    let filename = sanitize_filename(&req.filename);
+    let key = OriginalKey::format(caller.home_tenant(), &image_id, &filename);
+    let ttl = Duration::from_secs(state.limits.url_ttl_secs);
     match state
         .store
         .presign_put(&state.bucket, &key, &content_type, req.size, ttl)
         .await
     {
         Ok(signed) => {
-            info!(%image_id, %key, size = req.size, "upload URL issued");
+            info!(%image_id, %key, size = req.size, key_id = %caller.key_id, "upload URL issued");
             let ticket = UploadTicket {
                 image_id,
                 key,

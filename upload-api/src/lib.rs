@@ -6,7 +6,6 @@
 mod complete;
 mod create;
 mod filename;
-mod rate;
 mod routes;
 
 pub use filename::sanitize_filename;
@@ -18,11 +17,12 @@ use imgpipe_runtime::{Deps, Part};
 /// The upload API as a part of a process: its routes, no workers.
 pub fn part(config: &Config, deps: &Deps) -> Part {
     let os = &config.object_store;
-    Part::routes(router(UploadState {
+    let state = UploadState {
         store: deps.store.clone(),
         bus: deps.bus.clone(),
         bucket: os.originals_bucket.clone(),
         region: os.region.clone(),
         limits: config.upload.clone(),
-    }))
+    };
+    Part::routes(router(state, deps.auth.clone()))
 }

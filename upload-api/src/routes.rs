@@ -1,18 +1,17 @@
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use imgpipe_auth::rate::{RateLimiter, limit_rate};
+use imgpipe_auth::{Authenticator, authenticate};
 use imgpipe_contract::bus::Bus;
 use imgpipe_contract::config::UploadConfig;
 use imgpipe_contract::store::ObjectStore;
 use serde_json::json;
 
-use crate::rate::RateLimiter;
 use crate::{complete, create};
 
 #[derive(Clone)]
@@ -26,51 +25,16 @@ pub struct UploadState {
     pub limits: UploadConfig,
 }
 
-/// The upload routes. Serve them with `into_make_service_with_connect_info::<SocketAddr>()` so
-/// the rate limit is per client address (without it, all clients share one bucket).
-pub fn router(state: UploadState) -> axum::Router {
+/// The upload routes, for any key (uploaders and up), behind the key check of `auth` and a
+/// per-key rate limit. Serve them with `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn router(state: UploadState, auth: Authenticator) -> axum::Router {
     let limiter = Arc::new(RateLimiter::per_minute(state.limits.rate_per_minute));
     axum::Router::new()
         .route("/api/uploads", post(create::create))
         .route("/api/uploads/{id}/complete", post(complete::complete))
         .route_layer(middleware::from_fn_with_state(limiter, limit_rate))
+        .route_layer(middleware::from_fn_with_state(auth, authenticate))
         .with_state(state)
-}
-
-async fn limit_rate(
-    State(limiter): State<Arc<RateLimiter>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    match limiter.check(client) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => {
-            let mut refused = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many upload requests from this address; retry later",
-            );
-            let secs = wait.as_secs().max(1).to_string();
-            if let Ok(value) = HeaderValue::from_str(&secs) {
-                refused.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            refused
-        }
-    }
-}
-
-/// The 401 to send when a bearer token is configured and the request lacks it.
-pub(crate) fn unauthorized(state: &UploadState, headers: &HeaderMap) -> Option<Response> {
-    let token = state.limits.token.as_ref()?;
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    (presented != Some(token.as_str()))
-        .then(|| refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
 }
 
 /// A JSON error body with `status`.

@@ -25,6 +25,9 @@ pub enum DbError {
 /// A page request: newest first, keyset pagination.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
+    /// Only images of these tenants; none listed, none found (a caller must say whose images it
+    /// may see).
+    pub tenants: Vec<String>,
     pub limit: u32,
     pub cursor: Option<Cursor>,
     pub tag: Option<String>,
@@ -46,23 +49,54 @@ pub struct TagCount {
     pub count: u64,
 }
 
+/// What a change function decides, given the document as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Store this document, creating or replacing the one with its id.
+    Write(Box<ImageDocument>),
+    /// Leave the store as it is: the change is already there, or does not apply.
+    Unchanged,
+    /// Leave the store as it is for now: the change depends on one not applied yet, so whoever
+    /// asked should try again later.
+    NotYet,
+}
+
+impl Decision {
+    pub fn write(doc: ImageDocument) -> Self {
+        Decision::Write(Box::new(doc))
+    }
+}
+
+/// What [`MetadataDb::update`] did, as its change function decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The document was written ([`Decision::Write`]).
+    Written,
+    /// Nothing was written ([`Decision::Unchanged`]).
+    Unchanged,
+    /// Nothing was written, and the change is still to be made ([`Decision::NotYet`]).
+    NotYet,
+}
+
 /// The change function given to [`MetadataDb::update`]: receives the current document (None if
-/// there is none) and returns the new one, or None to leave the store untouched.
-pub type Change<'a> = &'a (dyn Fn(Option<ImageDocument>) -> Option<ImageDocument> + Send + Sync);
+/// there is none) and decides what to do with it. What it decided comes back from `update`, so
+/// the function needs no side channel of its own.
+pub type Change<'a> = &'a (dyn Fn(Option<ImageDocument>) -> Decision + Send + Sync);
 
 #[async_trait]
 pub trait MetadataDb: Send + Sync + 'static {
     /// Atomically applies `change` to the document `id`; concurrent updates of one id serialise.
-    /// Returns true when a document was written.
-    async fn update(&self, id: &str, change: Change<'_>) -> Result<bool, DbError>;
+    /// Returns what the change decided, once it has been carried out: [`Applied::Written`] only
+    /// after the write is durable, the other two having left the store untouched.
+    async fn update(&self, id: &str, change: Change<'_>) -> Result<Applied, DbError>;
 
     async fn get(&self, id: &str) -> Result<Option<ImageDocument>, DbError>;
 
     /// Newest first (`created_at`, then id, descending).
     async fn list(&self, query: &ListQuery) -> Result<Page, DbError>;
 
-    /// How many images carry each tag label, most common first.
-    async fn tag_counts(&self) -> Result<Vec<TagCount>, DbError>;
+    /// How many images of `tenants` carry each tag label, most common first.
+    async fn tag_counts(&self, tenants: &[String]) -> Result<Vec<TagCount>, DbError>;
 
     /// Health check for readiness probes.
     async fn ping(&self) -> Result<(), DbError>;

@@ -70,9 +70,65 @@ pub struct StageFailed {
     pub attempts: u32,
 }
 
-/// Image ids are the first path segment of an original's key (`<id>/<filename>`), so any stage
-/// can name the image an object belongs to without a lookup.
+/// The tenant of originals written before tenants existed (keys `<id>/<filename>`).
+pub const LEGACY_TENANT: &str = "default";
+
+/// What an original's key says: `<tenant>/<image id>/<filename>`, so any stage (and any storage
+/// policy at scale) knows the tenant and the image an object belongs to without a lookup. Keys
+/// of the older form `<image id>/<filename>` belong to [`LEGACY_TENANT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OriginalKey<'a> {
+    pub tenant: &'a str,
+    pub image_id: &'a str,
+    pub filename: &'a str,
+}
+
+impl<'a> OriginalKey<'a> {
+    pub fn parse(key: &'a str) -> Option<Self> {
+        let mut parts = key.split('/');
+        let segments: Vec<&str> = parts.by_ref().take(4).collect();
+        let (tenant, image_id, filename) = match segments[..] {
+            [tenant, id, name] => (tenant, id, name),
+            [id, name] => (LEGACY_TENANT, id, name),
+            _ => return None,
+        };
+        let well_formed = !tenant.is_empty() && !image_id.is_empty() && !filename.is_empty();
+        well_formed.then_some(OriginalKey {
+            tenant,
+            image_id,
+            filename,
+        })
+    }
+
+    /// The key of a new original.
+    pub fn format(tenant: &str, image_id: &str, filename: &str) -> String {
+        format!("{tenant}/{image_id}/{filename}")
+    }
+}
+
+/// The image an original's key belongs to (see [`OriginalKey`]).
 pub fn image_id_from_key(key: &str) -> Option<&str> {
-    let (id, rest) = key.split_once('/')?;
-    (!id.is_empty() && !rest.is_empty()).then_some(id)
+    OriginalKey::parse(key).map(|k| k.image_id)
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_tenant_image_and_file() {
+        let key = OriginalKey::format("news-desk", "0190-aa", "cat.jpg");
+        assert_eq!(key, "news-desk/0190-aa/cat.jpg");
+        let parsed = OriginalKey::parse(&key).expect("parses");
+        assert_eq!(
+            (parsed.tenant, parsed.image_id, parsed.filename),
+            ("news-desk", "0190-aa", "cat.jpg")
+        );
+        let legacy = OriginalKey::parse("0190-aa/cat.jpg").expect("older keys parse");
+        assert_eq!((legacy.tenant, legacy.image_id), (LEGACY_TENANT, "0190-aa"));
+        for bad in ["", "a", "a/", "/a/b", "a//b", "t/i/f/x", "t/i/"] {
+            assert_eq!(OriginalKey::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(image_id_from_key("t/i/f.jpg"), Some("i"));
+    }
 }

@@ -3,11 +3,11 @@
 //! (an unsettled message comes back after a restart), delayed retry with an attempt count,
 //! dead letters with a reason that can be replayed, and messages that arrive exactly as sent.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use imgpipe_contract::bus::{Bus, Consumer, Delivery, Message, Subscription};
+use super::Fixture;
+use crate::bus::{Bus, Consumer, Delivery, Message, Subscription};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -34,41 +34,93 @@ fn message(topic: &str, n: u32) -> Message {
         .with_header("traceparent", "00-abc-def-01")
 }
 
-/// `open` gives a handle on the same durable bus each time; calling it again simulates a
-/// process restart (everything unsettled by the old handle must come back).
-pub async fn suite<F, Fut>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Arc<dyn Bus>>,
-{
-    let bus = open().await;
-    bus.ping().await.expect("ping");
-    let topic = unique("t").replace('-', "_");
-    let (a, b) = (unique("qa"), unique("qb"));
+/// Runs every bus property as its own test (see [`crate::testing`]): `$factory` is an async
+/// function or closure returning a [`Fixture`] whose `Handle` is `Arc<dyn Bus>`, and whose
+/// `open` reaches the same durable bus each time (calling it again after the earlier handles are
+/// dropped simulates a process restart).
+#[macro_export]
+macro_rules! bus_conformance {
+    ($factory:expr $(,)?) => {
+        $crate::__conformance_tests!(
+            bus,
+            $factory,
+            [
+                answers_ping,
+                routes_by_topic_pattern_to_every_bound_queue,
+                delivers_in_order_exactly_as_sent,
+                retry_redelivers_later_with_the_next_attempt,
+                dead_letter_keeps_the_reason_and_ends_delivery,
+                unsettled_delivery_comes_back_after_a_restart,
+                dead_letters_are_listed_oldest_first_with_attempts_and_reason,
+                replay_brings_dead_letters_back_oldest_first_within_the_limit,
+            ]
+        );
+    };
+}
 
-    // Routing and fan-out; declared queues keep what is published before anyone consumes.
-    bus.declare(&Subscription::new(&a, &[&format!("{topic}.created")]))
-        .await
-        .expect("declare a");
-    bus.declare(&Subscription::new(&b, &[&format!("{topic}.#")]))
-        .await
-        .expect("declare b");
-    bus.publish(message(&format!("{topic}.created"), 1))
-        .await
-        .expect("publish");
+pub async fn answers_ping<F: Fixture<Handle = Arc<dyn Bus>>>(fixture: &F) {
+    let bus = fixture.open().await;
+    bus.ping().await.expect("ping");
+}
+
+/// Two queues, declared before anything is published: `a` bound to `{topic}.created`, `b` to
+/// `{topic}.#`; then `{"n":1}` to `.created`, `{"n":2}` to `.other`, `{"n":3}` to `.created`.
+struct Published {
+    topic: String,
+    a: Subscription,
+    b: Subscription,
+}
+
+async fn published(bus: &dyn Bus) -> Published {
+    let topic = unique("t").replace('-', "_");
+    let created = format!("{topic}.created");
+    let a = Subscription::new(&unique("qa"), &[&created]);
+    let b = Subscription::new(&unique("qb"), &[&format!("{topic}.#")]);
+    bus.declare(&a).await.expect("declare a");
+    bus.declare(&b).await.expect("declare b");
+    bus.publish(message(&created, 1)).await.expect("publish");
     bus.publish(message(&format!("{topic}.other"), 2))
         .await
         .expect("publish");
-    bus.publish(message(&format!("{topic}.created"), 3))
-        .await
-        .expect("publish");
-    assert_eq!(bus.queue_depth(&a).await.expect("depth"), 2);
-    assert_eq!(bus.queue_depth(&b).await.expect("depth"), 3);
+    bus.publish(message(&created, 3)).await.expect("publish");
+    Published { topic, a, b }
+}
 
-    let mut ca = bus
-        .subscribe(&Subscription::new(&a, &[&format!("{topic}.created")]))
-        .await
-        .expect("sub a");
+/// Routing and fan-out with AMQP patterns; declared queues keep what is published before anyone
+/// consumes.
+pub async fn routes_by_topic_pattern_to_every_bound_queue<F: Fixture<Handle = Arc<dyn Bus>>>(
+    fixture: &F,
+) {
+    let bus = fixture.open().await;
+    let Published { topic, a, b } = published(bus.as_ref()).await;
+    assert_eq!(bus.queue_depth(&a.queue).await.expect("depth"), 2);
+    assert_eq!(bus.queue_depth(&b.queue).await.expect("depth"), 3);
+
+    let mut ca = bus.subscribe(&a).await.expect("sub a");
+    for n in [1, 3] {
+        let d = next(&mut ca).await;
+        assert_eq!(d.message.topic, format!("{topic}.created"));
+        assert_eq!(d.message.payload, format!(r#"{{"n":{n}}}"#).as_bytes());
+        d.ack().await.expect("ack");
+    }
+    nothing_within(&mut ca, Duration::from_millis(300)).await;
+    let mut cb = bus.subscribe(&b).await.expect("sub b");
+    for n in [1, 2, 3] {
+        let d = next(&mut cb).await;
+        assert_eq!(d.message.payload, format!(r#"{{"n":{n}}}"#).as_bytes());
+        d.ack().await.expect("ack");
+    }
+    nothing_within(&mut cb, Duration::from_millis(300)).await;
+    assert_eq!(bus.queue_depth(&a.queue).await.expect("depth"), 0);
+    assert_eq!(bus.queue_depth(&b.queue).await.expect("depth"), 0);
+}
+
+/// One consumer gets a queue's messages in publication order, with payload, headers and content
+/// type as sent.
+pub async fn delivers_in_order_exactly_as_sent<F: Fixture<Handle = Arc<dyn Bus>>>(fixture: &F) {
+    let bus = fixture.open().await;
+    let Published { a, .. } = published(bus.as_ref()).await;
+    let mut ca = bus.subscribe(&a).await.expect("sub a");
     let first = next(&mut ca).await;
     assert_eq!(first.attempt, 1);
     assert_eq!(
@@ -81,12 +133,23 @@ where
         "headers survive"
     );
     assert_eq!(first.message.content_type, "application/json");
-    let first_id = first.message.id.clone();
     first.ack().await.expect("ack");
     let third = next(&mut ca).await;
     assert_eq!(third.message.payload, br#"{"n":3}"#);
+    third.ack().await.expect("ack");
+}
 
-    // Retry: comes back later with the next attempt number and the same id.
+/// Retry: the message comes back after the delay with the next attempt number and the same id.
+pub async fn retry_redelivers_later_with_the_next_attempt<F: Fixture<Handle = Arc<dyn Bus>>>(
+    fixture: &F,
+) {
+    let bus = fixture.open().await;
+    let Published { a, .. } = published(bus.as_ref()).await;
+    let mut ca = bus.subscribe(&a).await.expect("sub a");
+    next(&mut ca).await.ack().await.expect("ack");
+    let third = next(&mut ca).await;
+    assert_eq!(third.message.payload, br#"{"n":3}"#);
+
     let third_id = third.message.id.clone();
     let sent_at = Instant::now();
     third
@@ -99,34 +162,54 @@ where
         "retry delay honoured"
     );
     assert_eq!((again.attempt, again.message.id.clone()), (2, third_id));
+    again.ack().await.expect("ack");
+}
 
-    // Dead letter: kept with its reason, not delivered again.
+/// Dead letter: kept with its reason, not delivered again, no longer counted in the queue.
+pub async fn dead_letter_keeps_the_reason_and_ends_delivery<F: Fixture<Handle = Arc<dyn Bus>>>(
+    fixture: &F,
+) {
+    let bus = fixture.open().await;
+    let Published { a, .. } = published(bus.as_ref()).await;
+    let mut ca = bus.subscribe(&a).await.expect("sub a");
+    let first = next(&mut ca).await;
+    let first_id = first.message.id.clone();
+    first.ack().await.expect("ack");
+    let third = next(&mut ca).await;
+    third.retry(Duration::from_millis(10)).await.expect("retry");
+    let again = next(&mut ca).await;
+    assert_eq!(
+        (again.attempt, &again.message.payload[..]),
+        (2, &br#"{"n":3}"#[..])
+    );
+
     again.dead_letter("bad pixels").await.expect("dead letter");
     nothing_within(&mut ca, Duration::from_millis(500)).await;
-    let dead = bus.dead_letters(&a, 10).await.expect("dead letters");
+    let dead = bus.dead_letters(&a.queue, 10).await.expect("dead letters");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].reason, "bad pixels");
     assert_eq!(dead[0].message.payload, br#"{"n":3}"#);
-    assert_eq!(bus.queue_depth(&a).await.expect("depth"), 0);
+    assert_eq!(dead[0].attempts, 2);
+    assert_eq!(bus.queue_depth(&a.queue).await.expect("depth"), 0);
     assert_ne!(dead[0].message.id, first_id);
+}
 
-    // At-least-once: a delivery never settled comes back after a restart.
-    let mut cb = bus
-        .subscribe(&Subscription::new(&b, &[&format!("{topic}.#")]))
-        .await
-        .expect("sub b");
+/// At-least-once: a delivery never settled comes back after a restart, and nothing else does.
+pub async fn unsettled_delivery_comes_back_after_a_restart<F: Fixture<Handle = Arc<dyn Bus>>>(
+    fixture: &F,
+) {
+    let bus = fixture.open().await;
+    let Published { b, .. } = published(bus.as_ref()).await;
+    let mut cb = bus.subscribe(&b).await.expect("sub b");
     let unsettled = next(&mut cb).await;
     assert_eq!(unsettled.message.payload, br#"{"n":1}"#);
     let unsettled_id = unsettled.message.id.clone();
     drop(unsettled);
     drop(cb);
-    drop(ca);
     drop(bus);
-    let bus = open().await;
-    let mut cb = bus
-        .subscribe(&Subscription::new(&b, &[&format!("{topic}.#")]))
-        .await
-        .expect("resubscribe");
+
+    let bus = fixture.open().await;
+    let mut cb = bus.subscribe(&b).await.expect("resubscribe");
     let mut seen = Vec::new();
     for _ in 0..3 {
         let d = next(&mut cb).await;
@@ -138,15 +221,19 @@ where
         "the unsettled message was delivered again"
     );
     nothing_within(&mut cb, Duration::from_millis(300)).await;
-    assert_eq!(bus.queue_depth(&b).await.expect("depth"), 0);
-
-    dead_letters_replay(bus.as_ref(), &topic).await;
+    assert_eq!(bus.queue_depth(&b.queue).await.expect("depth"), 0);
 }
 
-/// Dead letters go back into their queue as fresh first deliveries of the same message, oldest
-/// first, at most `limit` at a time, and leave the dead letters.
-async fn dead_letters_replay(bus: &dyn Bus, topic: &str) {
-    let topic = format!("{topic}.replayed");
+/// A queue `queue` whose two messages (`sent`, published in this order) have died: the older
+/// after a retry (so its dead letter counts two attempts), the newer at once.
+struct TwoDead {
+    queue: String,
+    consumer: Box<dyn Consumer>,
+    sent: [Message; 2],
+}
+
+async fn two_dead_letters(bus: &dyn Bus) -> TwoDead {
+    let topic = format!("{}.replayed", unique("t").replace('-', "_"));
     let subscription = Subscription::new(&unique("qc"), &[&topic]);
     let c = subscription.queue.clone();
     let mut cc = bus.subscribe(&subscription).await.expect("sub c");
@@ -177,8 +264,21 @@ async fn dead_letters_replay(bus: &dyn Bus, topic: &str) {
         .await
         .expect("dead letter");
     nothing_within(&mut cc, Duration::from_millis(300)).await;
+    TwoDead {
+        queue: c,
+        consumer: cc,
+        sent,
+    }
+}
 
-    // Listed with reason and attempts, oldest first.
+/// Dead letters are listed with their reason and the attempts made, oldest first.
+pub async fn dead_letters_are_listed_oldest_first_with_attempts_and_reason<
+    F: Fixture<Handle = Arc<dyn Bus>>,
+>(
+    fixture: &F,
+) {
+    let bus = fixture.open().await;
+    let TwoDead { queue: c, sent, .. } = two_dead_letters(bus.as_ref()).await;
     let dead = bus.dead_letters(&c, 10).await.expect("dead letters");
     let listed: Vec<(&str, u32, &str)> = dead
         .iter()
@@ -191,6 +291,29 @@ async fn dead_letters_replay(bus: &dyn Bus, topic: &str) {
             (sent[1].id.as_str(), 1, "second is bad"),
         ]
     );
+    assert_eq!(dead[0].message, sent[0], "kept as published");
+    assert_eq!(dead[1].message, sent[1], "kept as published");
+    assert_eq!(
+        bus.dead_letters(&c, 1).await.expect("dead letters").len(),
+        1,
+        "at most limit"
+    );
+    assert_eq!(bus.queue_depth(&c).await.expect("depth"), 0);
+}
+
+/// Dead letters go back into their queue as fresh first deliveries of the same message, oldest
+/// first, at most `limit` at a time, and leave the dead letters.
+pub async fn replay_brings_dead_letters_back_oldest_first_within_the_limit<
+    F: Fixture<Handle = Arc<dyn Bus>>,
+>(
+    fixture: &F,
+) {
+    let bus = fixture.open().await;
+    let TwoDead {
+        queue: c,
+        consumer: mut cc,
+        sent,
+    } = two_dead_letters(bus.as_ref()).await;
 
     // `limit` bounds a replay; the oldest goes first and arrives as a fresh first delivery of
     // the very message that was published.

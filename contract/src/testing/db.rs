@@ -6,12 +6,22 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use imgpipe_contract::document::{BBox, Category, ImageDocument, Original, Status, Tag, TextLine};
-use imgpipe_contract::db::{Cursor, ListQuery, MetadataDb};
+
+use super::Fixture;
+use crate::db::{Applied, Cursor, Decision, ListQuery, MAX_TERMS, MetadataDb};
+use crate::document::{BBox, Category, ImageDocument, Original, Status, Tag, TextLine};
+
+/// The tenant every document of the suite belongs to, but for the tenant property's.
+const TENANT: &str = "conformance";
+
+fn tenants() -> Vec<String> {
+    vec![TENANT.to_owned()]
+}
 
 fn doc(id: &str, minute: u32, status: Status, tags: &[&str]) -> ImageDocument {
     ImageDocument {
         id: id.to_owned(),
+        tenant: TENANT.to_owned(),
         status,
         created_at: Utc
             .with_ymd_and_hms(2026, 1, 1, 12, minute, 0)
@@ -48,34 +58,159 @@ fn doc(id: &str, minute: u32, status: Status, tags: &[&str]) -> ImageDocument {
 
 async fn put(store: &dyn MetadataDb, d: ImageDocument) {
     let id = d.id.clone();
-    assert!(
+    assert_eq!(
         store
-            .update(&id, &move |_| Some(d.clone()))
+            .update(&id, &move |_| Decision::write(d.clone()))
             .await
             .expect("update"),
+        Applied::Written,
         "written"
     );
 }
 
-pub async fn suite(store: Arc<dyn MetadataDb>) {
-    store.ping().await.expect("ping");
-    let prefix = uuid::Uuid::now_v7().simple().to_string();
-    let id = |n: u32| format!("{prefix}-{n:02}");
+/// A prefix of ids unique to one test, so tests sharing a database keep apart.
+fn unique_prefix() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
 
-    // Create, read back, and a change that declines to write.
-    assert!(store.get(&id(0)).await.expect("get").is_none());
-    put(store.as_ref(), doc(&id(0), 0, Status::Pending, &[])).await;
-    let stored = store.get(&id(0)).await.expect("get").expect("exists");
-    assert_eq!(stored, doc(&id(0), 0, Status::Pending, &[]));
-    assert!(
-        !store.update(&id(0), &|_| None).await.expect("update"),
+/// Runs every metadata property as its own test (see [`crate::testing`]): `$factory` is an
+/// async function or closure returning a [`Fixture`] whose `Handle` is `Arc<dyn MetadataDb>`.
+#[macro_export]
+macro_rules! db_conformance {
+    ($factory:expr $(,)?) => {
+        $crate::__conformance_tests!(
+            db,
+            $factory,
+            [
+                answers_ping,
+                a_document_reads_back_as_written,
+                a_change_that_declines_writes_nothing,
+                a_change_not_possible_yet_writes_nothing_and_says_so,
+                concurrent_updates_of_one_document_lose_nothing,
+                pages_run_newest_first_and_neither_skip_nor_repeat,
+                filters_by_tag_and_status,
+                tag_counts_follow_the_document,
+                categories_are_found_by_the_tag_filter,
+                words_are_searched,
+                tenants_see_only_their_own_images,
+            ]
+        );
+    };
+}
+
+pub async fn answers_ping<F: Fixture<Handle = Arc<dyn MetadataDb>>>(fixture: &F) {
+    let store = fixture.open().await;
+    store.ping().await.expect("ping");
+}
+
+/// Created through `update`, a document reads back whole; one never written reads as none.
+pub async fn a_document_reads_back_as_written<F: Fixture<Handle = Arc<dyn MetadataDb>>>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let id = format!("{}-00", unique_prefix());
+    assert!(store.get(&id).await.expect("get").is_none());
+    put(store.as_ref(), doc(&id, 0, Status::Pending, &[])).await;
+    let stored = store.get(&id).await.expect("get").expect("exists");
+    assert_eq!(stored, doc(&id, 0, Status::Pending, &[]));
+}
+
+/// A change that decides [`Decision::Unchanged`] leaves the document as it was and says so.
+pub async fn a_change_that_declines_writes_nothing<F: Fixture<Handle = Arc<dyn MetadataDb>>>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let id = format!("{}-00", unique_prefix());
+    put(store.as_ref(), doc(&id, 0, Status::Pending, &[])).await;
+    let seen = std::sync::Mutex::new(None);
+    let decline = |current: Option<ImageDocument>| {
+        *seen.lock().expect("lock") = Some(current);
+        Decision::Unchanged
+    };
+    assert_eq!(
+        store.update(&id, &decline).await.expect("update"),
+        Applied::Unchanged,
         "no write"
     );
+    assert_eq!(
+        seen.into_inner().expect("lock"),
+        Some(Some(doc(&id, 0, Status::Pending, &[]))),
+        "the change saw the stored document"
+    );
+    assert_eq!(
+        store.get(&id).await.expect("get"),
+        Some(doc(&id, 0, Status::Pending, &[])),
+        "left as it was"
+    );
 
-    // Concurrent read-modify-writes of one document lose nothing.
+    let missing = format!("{}-01", unique_prefix());
+    assert_eq!(
+        store
+            .update(&missing, &|_| Decision::Unchanged)
+            .await
+            .expect("update"),
+        Applied::Unchanged
+    );
+    assert!(
+        store.get(&missing).await.expect("get").is_none(),
+        "not created"
+    );
+}
+
+/// A change that decides [`Decision::NotYet`] leaves the store as it was, and `update` reports
+/// it, so the caller can try again later.
+pub async fn a_change_not_possible_yet_writes_nothing_and_says_so<
+    F: Fixture<Handle = Arc<dyn MetadataDb>>,
+>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let prefix = unique_prefix();
+    let (missing, present) = (format!("{prefix}-00"), format!("{prefix}-01"));
+    let not_yet = |current: Option<ImageDocument>| {
+        assert!(current.is_none(), "the change saw no document");
+        Decision::NotYet
+    };
+    assert_eq!(
+        store.update(&missing, &not_yet).await.expect("update"),
+        Applied::NotYet
+    );
+    assert!(
+        store.get(&missing).await.expect("get").is_none(),
+        "not created"
+    );
+
+    put(
+        store.as_ref(),
+        doc(&present, 1, Status::Processing, &["cat"]),
+    )
+    .await;
+    assert_eq!(
+        store
+            .update(&present, &|_| Decision::NotYet)
+            .await
+            .expect("update"),
+        Applied::NotYet
+    );
+    assert_eq!(
+        store.get(&present).await.expect("get"),
+        Some(doc(&present, 1, Status::Processing, &["cat"])),
+        "left as it was"
+    );
+}
+
+/// Concurrent read-modify-writes of one document lose nothing.
+pub async fn concurrent_updates_of_one_document_lose_nothing<
+    F: Fixture<Handle = Arc<dyn MetadataDb>>,
+>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let id = format!("{}-00", unique_prefix());
+    put(store.as_ref(), doc(&id, 0, Status::Pending, &[])).await;
     let mut tasks = Vec::new();
     for n in 0..16 {
-        let (store, target) = (store.clone(), id(0));
+        let (store, target) = (store.clone(), id.clone());
         tasks.push(tokio::spawn(async move {
             let change = move |current: Option<ImageDocument>| {
                 let mut d = current.expect("exists");
@@ -83,39 +218,60 @@ pub async fn suite(store: Arc<dyn MetadataDb>) {
                     label: format!("t{n}"),
                     score: 0.1,
                 });
-                Some(d)
+                Decision::write(d)
             };
             store.update(&target, &change).await.expect("update")
         }));
     }
     for t in tasks {
-        assert!(t.await.expect("task"));
+        assert_eq!(t.await.expect("task"), Applied::Written);
     }
-    assert_eq!(
-        store
-            .get(&id(0))
-            .await
-            .expect("get")
-            .expect("doc")
-            .tags
-            .len(),
-        16
-    );
+    let mut labels: Vec<String> = store
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("doc")
+        .tags
+        .into_iter()
+        .map(|t| t.label)
+        .collect();
+    assert_eq!(labels.len(), 16);
+    labels.sort();
+    let mut expected: Vec<String> = (0..16).map(|n| format!("t{n}")).collect();
+    expected.sort();
+    assert_eq!(labels, expected, "every update kept");
+}
 
-    // Newest first, keyset pages, filters.
+/// Ten documents `{prefix}-00` (pending, no tags) to `{prefix}-09`, one minute apart: every
+/// third failed and untagged, the others done and tagged `cat` and `animal`.
+async fn ten_documents(store: &dyn MetadataDb, prefix: &str) {
+    put(store, doc(&format!("{prefix}-00"), 0, Status::Pending, &[])).await;
     for n in 1..=9 {
         let (status, tags): (Status, &[&str]) = if n % 3 == 0 {
             (Status::Failed, &[])
         } else {
             (Status::Done, &["cat", "animal"])
         };
-        put(store.as_ref(), doc(&id(n), n, status, tags)).await;
+        put(store, doc(&format!("{prefix}-{n:02}"), n, status, tags)).await;
     }
+}
+
+/// Newest first, keyset pages that neither skip nor repeat; malformed cursors are refused.
+pub async fn pages_run_newest_first_and_neither_skip_nor_repeat<
+    F: Fixture<Handle = Arc<dyn MetadataDb>>,
+>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let prefix = unique_prefix();
+    let id = |n: u32| format!("{prefix}-{n:02}");
+    ten_documents(store.as_ref(), &prefix).await;
     let mut walked = Vec::new();
     let mut cursor: Option<Cursor> = None;
     loop {
         let page = store
             .list(&ListQuery {
+                tenants: tenants(),
                 limit: 4,
                 cursor: cursor.clone(),
                 tag: None,
@@ -138,14 +294,29 @@ pub async fn suite(store: Arc<dyn MetadataDb>) {
     let expected: Vec<String> = (0..=9).rev().map(id).collect();
     assert_eq!(walked, expected, "newest first, every document once");
 
+    assert!(
+        Cursor::decode("not a cursor!").is_err(),
+        "malformed cursors are refused"
+    );
+}
+
+/// Filters by status, by tag, and by both at once.
+pub async fn filters_by_tag_and_status<F: Fixture<Handle = Arc<dyn MetadataDb>>>(fixture: &F) {
+    let store = fixture.open().await;
+    let prefix = unique_prefix();
+    let id = |n: u32| format!("{prefix}-{n:02}");
+    ten_documents(store.as_ref(), &prefix).await;
+
     let failed = store
         .list(&ListQuery {
+                tenants: tenants(),
             limit: 50,
             status: Some(Status::Failed),
             ..Default::default()
         })
         .await
         .expect("list");
+    assert!(failed.items.iter().all(|d| d.status == Status::Failed));
     let failed: Vec<String> = failed
         .items
         .into_iter()
@@ -155,6 +326,7 @@ pub async fn suite(store: Arc<dyn MetadataDb>) {
     assert_eq!(failed, vec![id(9), id(6), id(3)]);
     let cats = store
         .list(&ListQuery {
+                tenants: tenants(),
             limit: 50,
             tag: Some("cat".into()),
             ..Default::default()
@@ -174,6 +346,7 @@ pub async fn suite(store: Arc<dyn MetadataDb>) {
             .all(|d| d.tags.iter().any(|t| t.label == "cat"))
     );
     let both = ListQuery {
+                tenants: tenants(),
         limit: 50,
         tag: Some("cat".into()),
         status: Some(Status::Failed),
@@ -190,34 +363,57 @@ pub async fn suite(store: Arc<dyn MetadataDb>) {
             .count(),
         0
     );
+}
 
-    // Tags follow the document: replacing a document's tags updates the counts.
-    let counts = store.tag_counts().await.expect("counts");
+/// Tags follow the document: replacing a document's tags updates the counts. The labels are
+/// unique to the test, so the counts are exact even in a shared database.
+pub async fn tag_counts_follow_the_document<F: Fixture<Handle = Arc<dyn MetadataDb>>>(fixture: &F) {
+    let store = fixture.open().await;
+    let prefix = unique_prefix();
+    let (cat, animal, dog) = (
+        format!("cat-{prefix}"),
+        format!("animal-{prefix}"),
+        format!("dog-{prefix}"),
+    );
+    for n in 1..=9 {
+        let tags: &[&str] = if n % 3 == 0 { &[] } else { &[&cat, &animal] };
+        put(
+            store.as_ref(),
+            doc(&format!("{prefix}-{n:02}"), n, Status::Done, tags),
+        )
+        .await;
+    }
+    let counts = store.tag_counts(&tenants()).await.expect("counts");
     let count = |label: &str| {
         counts
             .iter()
             .find(|c| c.label == label)
             .map_or(0, |c| c.count)
     };
-    assert!(count("cat") >= 6 && count("animal") >= 6);
-    put(store.as_ref(), doc(&id(1), 1, Status::Done, &["dog"])).await;
-    let after = store.tag_counts().await.expect("counts");
+    assert_eq!((count(&cat), count(&animal)), (6, 6), "each image once");
+    put(
+        store.as_ref(),
+        doc(&format!("{prefix}-01"), 1, Status::Done, &[&dog]),
+    )
+    .await;
+    let after = store.tag_counts(&tenants()).await.expect("counts");
     let count_after = |label: &str| {
         after
             .iter()
             .find(|c| c.label == label)
             .map_or(0, |c| c.count)
     };
-    assert_eq!(count_after("cat"), count("cat") - 1);
-    assert!(count_after("dog") >= 1);
-
-    assert!(
-        Cursor::decode("not a cursor!").is_err(),
-        "malformed cursors are refused"
+    assert_eq!(count_after(&cat), count(&cat) - 1);
+    assert_eq!(
+        (count_after(&animal), count_after(&dog)),
+        (5, 1),
+        "the replaced tags no longer count"
     );
-
-    categories_are_found_by_the_tag_filter(store.as_ref(), &prefix).await;
-    words_are_searched(store.as_ref(), &prefix).await;
+    let position = |label: &str| after.iter().position(|c| c.label == label);
+    assert!(
+        position(&cat) < position(&dog),
+        "most common first: {after:?}"
+    );
 }
 
 fn line(text: &str) -> TextLine {
@@ -236,7 +432,10 @@ fn line(text: &str) -> TextLine {
 /// `q` finds documents whose file name, tags, categories or text contain every word, in any
 /// case; `%` and `_` are literal; results are newest first, page like any list, combine with the
 /// other filters and follow the document when it changes.
-async fn words_are_searched(store: &dyn MetadataDb, prefix: &str) {
+pub async fn words_are_searched<F: Fixture<Handle = Arc<dyn MetadataDb>>>(fixture: &F) {
+    let store = fixture.open().await;
+    let store = store.as_ref();
+    let prefix = &unique_prefix();
     // A word unique to this run, in every document, so a shared database's others never match.
     let run = format!("zq{prefix}");
     let id = |n: u32| format!("{prefix}-s{n}");
@@ -259,6 +458,7 @@ async fn words_are_searched(store: &dyn MetadataDb, prefix: &str) {
     let search = |q: String, status: Option<Status>| async move {
         let page = store
             .list(&ListQuery {
+                tenants: tenants(),
                 limit: 50,
                 q: Some(q),
                 status,
@@ -306,6 +506,7 @@ async fn words_are_searched(store: &dyn MetadataDb, prefix: &str) {
 
     let first = store
         .list(&ListQuery {
+                tenants: tenants(),
             limit: 2,
             q: Some(run.clone()),
             ..Default::default()
@@ -314,6 +515,7 @@ async fn words_are_searched(store: &dyn MetadataDb, prefix: &str) {
         .expect("search");
     let rest = store
         .list(&ListQuery {
+                tenants: tenants(),
             limit: 2,
             q: Some(run.clone()),
             cursor: Some(
@@ -338,10 +540,11 @@ async fn words_are_searched(store: &dyn MetadataDb, prefix: &str) {
         search(format!("segmentation {run}"), None).await.is_empty(),
         "the index follows the document"
     );
-    let too_many = ["a"; imgpipe_contract::db::MAX_TERMS + 1].join(" ");
+    let too_many = ["a"; MAX_TERMS + 1].join(" ");
     assert!(
         store
             .list(&ListQuery {
+                tenants: tenants(),
                 limit: 5,
                 q: Some(too_many),
                 ..Default::default()
@@ -354,7 +557,12 @@ async fn words_are_searched(store: &dyn MetadataDb, prefix: &str) {
 
 /// The tag filter matches a category name as well as a label, so `tag=animal` finds cats and
 /// dogs; categories follow the document; tag counts stay counts of labels.
-async fn categories_are_found_by_the_tag_filter(store: &dyn MetadataDb, prefix: &str) {
+pub async fn categories_are_found_by_the_tag_filter<F: Fixture<Handle = Arc<dyn MetadataDb>>>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let store = store.as_ref();
+    let prefix = &unique_prefix();
     // Names unique to this run, so other runs' documents in a shared database do not count.
     let (animal, cat, dog) = (
         format!("animal-{prefix}"),
@@ -378,6 +586,7 @@ async fn categories_are_found_by_the_tag_filter(store: &dyn MetadataDb, prefix: 
     let found = |tag: String| async move {
         let page = store
             .list(&ListQuery {
+                tenants: tenants(),
                 limit: 50,
                 tag: Some(tag),
                 ..Default::default()
@@ -414,9 +623,62 @@ async fn categories_are_found_by_the_tag_filter(store: &dyn MetadataDb, prefix: 
     assert!(found(cat.clone()).await.is_empty());
     assert_eq!(found(dog).await, [c(1), c(2)]);
 
-    let counts = store.tag_counts().await.expect("counts");
+    let counts = store.tag_counts(&tenants()).await.expect("counts");
     assert!(
         counts.iter().all(|t| !t.label.starts_with(&animal)),
         "tag counts are of labels, not categories"
     );
+}
+
+/// Lists, searches, tag filters and tag counts see only the tenants asked for; asking for none
+/// finds nothing.
+pub async fn tenants_see_only_their_own_images<F: Fixture<Handle = Arc<dyn MetadataDb>>>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let prefix = unique_prefix();
+    let label = format!("{prefix}-cat");
+    let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    for (n, tenant) in [(1, &a), (2, &a), (3, &b)] {
+        let mut d = doc(&format!("{prefix}-{n}"), n, Status::Done, &[&label]);
+        d.tenant = tenant.clone();
+        put(store.as_ref(), d).await;
+    }
+    let ids = |page: crate::db::Page| page.items.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    let query = |tenants: Vec<String>, q: Option<String>, tag: Option<String>| ListQuery {
+        tenants,
+        limit: 50,
+        q,
+        tag,
+        ..Default::default()
+    };
+    let of_a = store
+        .list(&query(vec![a.clone()], None, Some(label.clone())))
+        .await
+        .expect("list");
+    assert_eq!(ids(of_a), [format!("{prefix}-2"), format!("{prefix}-1")]);
+    let searched = store
+        .list(&query(vec![b.clone()], Some(label.clone()), None))
+        .await
+        .expect("search");
+    assert_eq!(ids(searched), [format!("{prefix}-3")]);
+    let both = store
+        .list(&query(vec![a.clone(), b.clone()], None, Some(label.clone())))
+        .await
+        .expect("list");
+    assert_eq!(both.items.len(), 3);
+    let none = store
+        .list(&query(Vec::new(), None, Some(label.clone())))
+        .await
+        .expect("list");
+    assert!(none.items.is_empty(), "no tenant named, nothing found");
+    let count = |counts: Vec<crate::db::TagCount>| {
+        counts
+            .into_iter()
+            .find(|c| c.label == label)
+            .map_or(0, |c| c.count)
+    };
+    assert_eq!(count(store.tag_counts(&[a.clone()]).await.expect("counts")), 2);
+    assert_eq!(count(store.tag_counts(&[b.clone()]).await.expect("counts")), 1);
+    assert_eq!(count(store.tag_counts(&[]).await.expect("counts")), 0);
 }

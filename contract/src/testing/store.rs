@@ -6,61 +6,166 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use imgpipe_contract::store::{ObjectStore, StoreError};
 
-pub async fn suite(store: Arc<dyn ObjectStore>) {
-    let bucket = "conformance";
-    store.ensure_bucket(bucket).await.expect("create bucket");
-    store
-        .ensure_bucket(bucket)
-        .await
-        .expect("create bucket again");
-    let key = format!("{}/red flower.jpg", uuid::Uuid::now_v7());
-    let body = Bytes::from(super::common::photo("flower.jpg"));
+use super::Fixture;
+use crate::store::{ObjectStore, StoreError};
 
+/// Runs every object store property as its own test (see [`crate::testing`]): `$factory` is an
+/// async function or closure returning a [`Fixture`] whose `Handle` is `Arc<dyn ObjectStore>`.
+#[macro_export]
+macro_rules! store_conformance {
+    ($factory:expr $(,)?) => {
+        $crate::__conformance_tests!(
+            store,
+            $factory,
+            [
+                buckets_are_created_idempotently,
+                an_object_reads_back_byte_for_byte_with_its_type,
+                the_size_cap_is_checked_before_reading,
+                a_missing_object_is_not_found,
+                a_presigned_put_stores_what_a_plain_client_sends,
+                a_presigned_get_serves_its_object_and_no_other,
+            ]
+        );
+    };
+}
+
+const BUCKET: &str = "conformance";
+
+/// A body the size of a photo (about 140 KiB, not a round number), the same every run: bytes
+/// of a xorshift sequence, so that any byte lost, added or moved shows.
+fn photo_sized_body() -> Bytes {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..143_117)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// A key unique to the test, with a space in its name as uploads have.
+fn unique_key(name: &str) -> String {
+    format!("{}/{name}", uuid::Uuid::now_v7())
+}
+
+/// The store with the bucket made, and `body` stored under a fresh key as `image/jpeg`.
+async fn stored(store: &dyn ObjectStore, body: &Bytes) -> String {
+    store.ensure_bucket(BUCKET).await.expect("create bucket");
+    let key = unique_key("red flower.jpg");
     store
-        .put(bucket, &key, body.clone(), "image/jpeg")
+        .put(BUCKET, &key, body.clone(), "image/jpeg")
         .await
         .expect("put");
-    let info = store.head(bucket, &key).await.expect("head");
+    key
+}
+
+/// A client holding no credentials, as a browser; no connection reuse, since a server that
+/// answers without reading a body closes the connection.
+fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+}
+
+pub async fn buckets_are_created_idempotently<F: Fixture<Handle = Arc<dyn ObjectStore>>>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    store.ensure_bucket(BUCKET).await.expect("create bucket");
+    store
+        .ensure_bucket(BUCKET)
+        .await
+        .expect("create bucket again");
+    let key = stored(store.as_ref(), &photo_sized_body()).await;
+    store
+        .ensure_bucket(BUCKET)
+        .await
+        .expect("create a bucket that holds objects");
+    store
+        .head(BUCKET, &key)
+        .await
+        .expect("its objects are kept");
+}
+
+pub async fn an_object_reads_back_byte_for_byte_with_its_type<
+    F: Fixture<Handle = Arc<dyn ObjectStore>>,
+>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let body = photo_sized_body();
+    let key = stored(store.as_ref(), &body).await;
+    let info = store.head(BUCKET, &key).await.expect("head");
     assert_eq!(info.size, body.len() as u64);
     assert_eq!(info.content_type.as_deref(), Some("image/jpeg"));
     assert!(info.etag.is_some());
     assert_eq!(
         store
-            .get(bucket, &key, 10 * 1024 * 1024)
+            .get(BUCKET, &key, 10 * 1024 * 1024)
             .await
             .expect("get"),
         body
     );
-    match store.get(bucket, &key, 100).await {
+    assert_eq!(
+        store
+            .get(BUCKET, &key, body.len() as u64)
+            .await
+            .expect("get at exactly the cap"),
+        body
+    );
+}
+
+pub async fn the_size_cap_is_checked_before_reading<F: Fixture<Handle = Arc<dyn ObjectStore>>>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let body = photo_sized_body();
+    let key = stored(store.as_ref(), &body).await;
+    match store.get(BUCKET, &key, 100).await {
         Err(StoreError::TooLarge { size, limit }) => {
             assert_eq!((size, limit), (body.len() as u64, 100))
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
+}
+
+pub async fn a_missing_object_is_not_found<F: Fixture<Handle = Arc<dyn ObjectStore>>>(fixture: &F) {
+    let store = fixture.open().await;
+    store.ensure_bucket(BUCKET).await.expect("create bucket");
     let missing = store
-        .head(bucket, "no/such-key")
+        .head(BUCKET, "no/such-key")
         .await
         .expect_err("missing");
     assert!(missing.is_not_found(), "{missing:?}");
     assert!(
         store
-            .get(bucket, "no/such-key", 100)
+            .get(BUCKET, "no/such-key", 100)
             .await
             .expect_err("missing")
             .is_not_found()
     );
+}
 
-    // Presigned URLs, used by a client holding no credentials.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("client");
-    let put_key = format!("{}/presigned.jpg", uuid::Uuid::now_v7());
+/// A presigned PUT, sent with the headers it names (the client sets the length itself), stores
+/// the body, which a presigned GET then serves.
+pub async fn a_presigned_put_stores_what_a_plain_client_sends<
+    F: Fixture<Handle = Arc<dyn ObjectStore>>,
+>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    store.ensure_bucket(BUCKET).await.expect("create bucket");
+    let body = photo_sized_body();
+    let http = plain_client();
+    let put_key = unique_key("presigned.jpg");
     let signed = store
         .presign_put(
-            bucket,
+            BUCKET,
             &put_key,
             "image/jpeg",
             body.len() as u64,
@@ -79,7 +184,39 @@ pub async fn suite(store: Arc<dyn ObjectStore>) {
         200
     );
     let got = store
-        .presign_get(bucket, &put_key, Duration::from_secs(60))
+        .presign_get(BUCKET, &put_key, Duration::from_secs(60))
+        .await
+        .expect("presign get");
+    let res = http.get(&got.url).send().await.expect("GET");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.expect("body"), body);
+    assert_eq!(
+        store
+            .get(BUCKET, &put_key, 10 * 1024 * 1024)
+            .await
+            .expect("get"),
+        body
+    );
+}
+
+/// A presigned GET serves its object to a client without credentials, and its signature is
+/// refused for any other key.
+pub async fn a_presigned_get_serves_its_object_and_no_other<
+    F: Fixture<Handle = Arc<dyn ObjectStore>>,
+>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    store.ensure_bucket(BUCKET).await.expect("create bucket");
+    let body = photo_sized_body();
+    let key = unique_key("presigned.jpg");
+    store
+        .put(BUCKET, &key, body.clone(), "image/jpeg")
+        .await
+        .expect("put");
+    let http = plain_client();
+    let got = store
+        .presign_get(BUCKET, &key, Duration::from_secs(60))
         .await
         .expect("presign get");
     let res = http.get(&got.url).send().await.expect("GET");

@@ -3,6 +3,7 @@
 //! document's tags and categories exist only to answer queries.
 
 mod errors;
+mod keys;
 mod migrate;
 
 use std::time::Duration;
@@ -14,7 +15,8 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, QueryBuilder, R
 use self::errors::{on_read, on_write, unavailable};
 use imgpipe_contract::config::MetadataConfig;
 use imgpipe_contract::db::{
-    Change, Cursor, DbError, ListQuery, MetadataDb, Page, TagCount, like_patterns,
+    Applied, Change, Cursor, DbError, Decision, ListQuery, MetadataDb, Page, TagCount,
+    like_patterns,
 };
 use imgpipe_contract::document::ImageDocument;
 
@@ -135,7 +137,7 @@ async fn select_for_update(
 
 #[async_trait]
 impl MetadataDb for PostgresDb {
-    async fn update(&self, id: &str, change: Change<'_>) -> Result<bool, DbError> {
+    async fn update(&self, id: &str, change: Change<'_>) -> Result<Applied, DbError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         // An existing row is locked by FOR UPDATE until commit, so writers of it queue.
         let mut current = select_for_update(&mut tx, id).await?;
@@ -150,17 +152,24 @@ impl MetadataDb for PostgresDb {
                 .map_err(on_write)?;
             current = select_for_update(&mut tx, id).await?;
         }
-        let Some(next) = change(current) else {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(false);
+        let next = match change(current) {
+            Decision::Write(next) => next,
+            Decision::Unchanged => {
+                tx.rollback().await.map_err(unavailable)?;
+                return Ok(Applied::Unchanged);
+            }
+            Decision::NotYet => {
+                tx.rollback().await.map_err(unavailable)?;
+                return Ok(Applied::NotYet);
+            }
         };
         let json = serde_json::to_string(&next).map_err(|e| DbError::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO images (id, created_at, created_ms, status, doc, search) \
-             VALUES ($1, $2::timestamptz, $3, $4, $5::jsonb, $6) \
+            "INSERT INTO images (id, created_at, created_ms, status, doc, search, tenant) \
+             VALUES ($1, $2::timestamptz, $3, $4, $5::jsonb, $6, $7) \
              ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, \
              created_ms = EXCLUDED.created_ms, status = EXCLUDED.status, doc = EXCLUDED.doc, \
-             search = EXCLUDED.search",
+             search = EXCLUDED.search, tenant = EXCLUDED.tenant",
         )
         .bind(id)
         .bind(next.created_at.to_rfc3339())
@@ -168,11 +177,12 @@ impl MetadataDb for PostgresDb {
         .bind(next.status.as_str())
         .bind(json)
         .bind(next.search_text())
+        .bind(&next.tenant)
         .execute(&mut *tx)
         .await
         .map_err(on_write)?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(true)
+        Ok(Applied::Written)
     }
 
     async fn get(&self, id: &str) -> Result<Option<ImageDocument>, DbError> {
@@ -190,8 +200,9 @@ impl MetadataDb for PostgresDb {
         // Only the filters asked for go into the SQL, so each combination gets a plan that can
         // use its index (a generic plan for `$1 IS NULL OR ...` could not).
         let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT id, created_ms, doc::text AS doc FROM images WHERE TRUE",
+            "SELECT id, created_ms, doc::text AS doc FROM images WHERE tenant = ANY(",
         );
+        sql.push_bind(&query.tenants).push(")");
         if let Some(status) = query.status {
             sql.push(" AND status = ").push_bind(status.as_str());
         }
@@ -244,16 +255,18 @@ impl MetadataDb for PostgresDb {
         Ok(Page { items, next_cursor })
     }
 
-    async fn tag_counts(&self) -> Result<Vec<TagCount>, DbError> {
+    async fn tag_counts(&self, tenants: &[String]) -> Result<Vec<TagCount>, DbError> {
         // DISTINCT: a label listed twice on one image counts once, as in SQLite's tag table.
         let rows = sqlx::query(
             "SELECT label, count(*) AS n FROM ( \
                  SELECT DISTINCT i.id, t ->> 'label' AS label \
                  FROM images i, jsonb_array_elements(i.doc -> 'tags') t \
+                 WHERE i.tenant = ANY($1) \
              ) pairs \
              WHERE label IS NOT NULL \
              GROUP BY label ORDER BY n DESC, label COLLATE \"C\" LIMIT 1000",
         )
+        .bind(tenants)
         .fetch_all(&self.pool)
         .await
         .map_err(on_read)?;

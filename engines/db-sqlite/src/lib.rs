@@ -2,6 +2,8 @@
 //! columns beside it (created_at, status, the tag and category tables) exist only to index
 //! queries.
 
+mod keys;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,7 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use imgpipe_contract::db::{
-    Change, Cursor, DbError, ListQuery, MetadataDb, Page, TagCount, like_patterns,
+    Applied, Change, Cursor, DbError, Decision, ListQuery, MetadataDb, Page, TagCount,
+    like_patterns,
 };
 use imgpipe_contract::document::ImageDocument;
 
@@ -62,9 +65,34 @@ impl SqliteDb {
             .execute(&pool)
             .await
             .map_err(unavailable)?;
+        sqlx::raw_sql(keys::SCHEMA)
+            .execute(&pool)
+            .await
+            .map_err(unavailable)?;
+        add_tenant_column(&pool).await?;
         backfill_search(&pool).await?;
         Ok(SqliteDb { pool })
     }
+}
+
+/// Databases made before tenants existed gain the column; their images belong to `default`.
+async fn add_tenant_column(pool: &SqlitePool) -> Result<(), DbError> {
+    let has: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('images') WHERE name = 'tenant')",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(unavailable)?;
+    if !has {
+        sqlx::raw_sql(
+            "ALTER TABLE images ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'; \
+             CREATE INDEX IF NOT EXISTS images_tenant_newest ON images (tenant, created_at DESC, id DESC);",
+        )
+        .execute(pool)
+        .await
+        .map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 /// Indexes documents written before search existed, so `?q=` finds them too.
@@ -97,7 +125,7 @@ fn parse(doc: &str) -> Result<ImageDocument, DbError> {
 
 #[async_trait]
 impl MetadataDb for SqliteDb {
-    async fn update(&self, id: &str, change: Change<'_>) -> Result<bool, DbError> {
+    async fn update(&self, id: &str, change: Change<'_>) -> Result<Applied, DbError> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         // BEGIN IMMEDIATE takes the write lock up front, so read-modify-write cannot interleave.
         sqlx::query("BEGIN IMMEDIATE")
@@ -111,16 +139,22 @@ impl MetadataDb for SqliteDb {
                 .await.map_err(unavailable)?
                 .map(|row| parse(row.get("doc")))
                 .transpose()?;
-            let Some(next) = change(current) else { return Ok(false) };
+            let next = match change(current) {
+                Decision::Write(next) => next,
+                Decision::Unchanged => return Ok(Applied::Unchanged),
+                Decision::NotYet => return Ok(Applied::NotYet),
+            };
             let json = serde_json::to_string(&next).map_err(|e| DbError::Corrupt(e.to_string()))?;
             sqlx::query(
-                "INSERT INTO images (id, created_at, status, doc) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT(id) DO UPDATE SET created_at = excluded.created_at, status = excluded.status, doc = excluded.doc",
+                "INSERT INTO images (id, created_at, status, doc, tenant) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT(id) DO UPDATE SET created_at = excluded.created_at, status = excluded.status, \
+                 doc = excluded.doc, tenant = excluded.tenant",
             )
             .bind(id)
             .bind(next.created_at.timestamp_millis())
             .bind(next.status.as_str())
             .bind(json)
+            .bind(&next.tenant)
             .execute(&mut *conn)
             .await.map_err(unavailable)?;
             sqlx::query("DELETE FROM image_tags WHERE image_id = ?").bind(id).execute(&mut *conn).await.map_err(unavailable)?;
@@ -144,7 +178,7 @@ impl MetadataDb for SqliteDb {
                 .bind(next.search_text())
                 .execute(&mut *conn)
                 .await.map_err(unavailable)?;
-            Ok::<bool, DbError>(true)
+            Ok::<Applied, DbError>(Applied::Written)
         }
         .await;
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
@@ -173,7 +207,7 @@ impl MetadataDb for SqliteDb {
         let patterns = like_patterns(query.q.as_deref().unwrap_or(""))?;
         // One LIKE per word, numbered after the fixed parameters.
         let search: String = (0..patterns.len())
-            .map(|n| format!(" AND s.body LIKE ?{} ESCAPE '\\'", n + 6))
+            .map(|n| format!(" AND s.body LIKE ?{} ESCAPE '\\'", n + 7))
             .collect();
         let sql = format!(
             "SELECT i.id, i.created_at, i.doc FROM images i \
@@ -181,7 +215,8 @@ impl MetadataDb for SqliteDb {
              WHERE (?1 IS NULL OR i.status = ?1) \
              AND (?2 IS NULL OR EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.label = ?2) \
                   OR EXISTS (SELECT 1 FROM image_categories c WHERE c.image_id = i.id AND c.name = ?2)) \
-             AND (?3 IS NULL OR i.created_at < ?3 OR (i.created_at = ?3 AND i.id < ?4)){search} \
+             AND (?3 IS NULL OR i.created_at < ?3 OR (i.created_at = ?3 AND i.id < ?4)) \
+             AND i.tenant IN (SELECT value FROM json_each(?6)){search} \
              ORDER BY i.created_at DESC, i.id DESC LIMIT ?5"
         );
         let mut rows = sqlx::query(&sql)
@@ -189,7 +224,8 @@ impl MetadataDb for SqliteDb {
             .bind(query.tag.as_deref())
             .bind(cursor_ms)
             .bind(cursor_id)
-            .bind(i64::from(limit) + 1);
+            .bind(i64::from(limit) + 1)
+            .bind(tenants_json(&query.tenants)?);
         for pattern in patterns {
             rows = rows.bind(pattern);
         }
@@ -213,10 +249,13 @@ impl MetadataDb for SqliteDb {
         Ok(Page { items, next_cursor })
     }
 
-    async fn tag_counts(&self) -> Result<Vec<TagCount>, DbError> {
+    async fn tag_counts(&self, tenants: &[String]) -> Result<Vec<TagCount>, DbError> {
         let rows = sqlx::query(
-            "SELECT label, COUNT(*) AS n FROM image_tags GROUP BY label ORDER BY n DESC, label LIMIT 1000",
+            "SELECT t.label, COUNT(*) AS n FROM image_tags t JOIN images i ON i.id = t.image_id \
+             WHERE i.tenant IN (SELECT value FROM json_each(?1)) \
+             GROUP BY t.label ORDER BY n DESC, t.label LIMIT 1000",
         )
+        .bind(tenants_json(tenants)?)
         .fetch_all(&self.pool)
         .await.map_err(unavailable)?;
         Ok(rows
@@ -235,6 +274,11 @@ impl MetadataDb for SqliteDb {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// Tenants as a JSON array, for `json_each`.
+fn tenants_json(tenants: &[String]) -> Result<String, DbError> {
+    serde_json::to_string(tenants).map_err(|e| DbError::InvalidQuery(e.to_string()))
 }
 
 /// A database error: the file is locked, busy or unreadable; worth a retry.

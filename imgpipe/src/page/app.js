@@ -1,43 +1,3 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>imgpipe</title>
-<style>
-  body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #f6f6f4; color: #222; }
-  header { padding: 16px 24px; background: #20262e; color: #fff; display: flex; gap: 16px; align-items: center; flex-wrap: wrap; }
-  header h1 { font-size: 20px; margin: 0 16px 0 0; }
-  #drop { border: 2px dashed #8a93a0; border-radius: 8px; padding: 10px 16px; cursor: pointer; }
-  #drop.over { background: #34404e; }
-  #filter { margin-left: auto; }
-  #search { font: inherit; padding: 6px 10px; border-radius: 6px; border: 0; min-width: 220px; }
-  #uploads { padding: 8px 24px; font-size: 13px; color: #555; }
-  #uploads .err { color: #b00020; }
-  #grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 16px; padding: 16px 24px; }
-  .card { background: #fff; border-radius: 8px; box-shadow: 0 1px 3px #0002; overflow: hidden; }
-  .card .img { height: 170px; background: #ddd center/cover no-repeat; display: flex; align-items: center; justify-content: center; color: #666; }
-  .card img { width: 100%; height: 170px; object-fit: cover; display: block; }
-  .card .body { padding: 8px 10px; }
-  .name { font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-  .status { font-size: 12px; text-transform: uppercase; letter-spacing: .05em; }
-  .status.done { color: #137333; } .status.failed { color: #b00020; } .status.pending, .status.processing { color: #a15c00; }
-  .tag { display: inline-block; background: #e8eef7; border-radius: 10px; padding: 1px 8px; margin: 2px 2px 0 0; font-size: 12px; cursor: pointer; }
-  .tag.category { background: #e6f4ea; }
-  .text { font-size: 12px; color: #555; margin-top: 4px; max-height: 3.6em; overflow: hidden; }
-  .error { color: #b00020; font-size: 12px; }
-</style>
-</head>
-<body>
-<header>
-  <h1>imgpipe</h1>
-  <label id="drop">Choose or drop photos<input id="files" type="file" accept="image/*,.heic,.heif,.avif" multiple hidden></label>
-  <span id="filter"></span>
-  <input id="search" type="search" placeholder="Search tags, text, file names" aria-label="Search">
-</header>
-<div id="uploads"></div>
-<main id="grid"></main>
-<script>
 "use strict";
 const grid = document.getElementById("grid");
 const uploads = document.getElementById("uploads");
@@ -72,6 +32,7 @@ async function upload(file) {
       body: JSON.stringify({ filename: file.name, content_type: contentType(file), size: file.size }),
     });
     const ticket = await res.json();
+    if (res.status === 401) showSignIn("Sign in to upload.");
     if (!res.ok) throw new Error(ticket.error || res.statusText);
     line.textContent = `${file.name}: uploading…`;
     const put = await fetch(ticket.url, { method: ticket.method, headers: ticket.headers, body: file });
@@ -123,6 +84,8 @@ async function refresh() {
     const res = await fetch(`/api/images?${q}`);
     const page = await res.json();
     if (seq !== latest) return;
+    if (res.status === 401) { showSignIn(""); return; }
+    signout.hidden = false;
     if (!res.ok) { filterEl.replaceChildren(el("span", { class: "error" }, page.error || res.statusText)); return; }
     // Rebuild only when something changed, so images do not flicker.
     const key = JSON.stringify(page.items.map(d => [d.id, d.status, d.tags.length]));
@@ -144,8 +107,34 @@ drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", e => { e.preventDefault(); drop.classList.remove("over"); [...e.dataTransfer.files].forEach(upload); });
 let typing;
 searchEl.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(refresh, 200); });
+
+// Signing in trades the key for an HttpOnly, SameSite=Strict cookie: the key never stays in
+// the page, its storage or its URL.
+const signin = document.getElementById("signin");
+const signout = document.getElementById("signout");
+function showSignIn(message) {
+  signin.hidden = false;
+  signout.hidden = true;
+  document.getElementById("signin-error").textContent = message || "";
+}
+signin.addEventListener("submit", async e => {
+  e.preventDefault();
+  const key = document.getElementById("key");
+  const res = await fetch("/api/session", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ key: key.value.trim() }),
+  });
+  key.value = "";
+  if (!res.ok) { showSignIn((await res.json()).error || res.statusText); return; }
+  signin.hidden = true;
+  signout.hidden = false;
+  refresh();
+});
+signout.addEventListener("click", async () => {
+  await fetch("/api/session", { method: "DELETE" });
+  grid.replaceChildren();
+  showSignIn("");
+});
 refresh();
-setInterval(refresh, 1000);
-</script>
-</body>
-</html>
+setInterval(() => { if (signin.hidden) refresh(); }, 1000);

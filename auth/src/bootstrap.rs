@@ -1,0 +1,56 @@
+//! The first key: a pipeline with no keys at all makes one admin key for the tenant `default`
+//! at start, prints it once, and keeps it in `DATA_DIR/admin-key` (mode 0600) so the person who
+//! started it can find it again. Nobody else can: there is no built-in key.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use imgpipe_contract::keys::{KeyStore, Role};
+
+use crate::keys_api::{MakeKeyError, make_key};
+
+/// The tenant of the first key, and of documents written before tenants existed.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// The file the first admin key is written to.
+pub fn admin_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin-key")
+}
+
+/// Makes the first admin key when `keys` holds none; returns it (to print) or None.
+pub async fn first_admin_key(
+    keys: &dyn KeyStore,
+    data_dir: &Path,
+) -> Result<Option<String>, MakeKeyError> {
+    if !keys
+        .list_keys()
+        .await
+        .map_err(MakeKeyError::Store)?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let (_, key) = make_key(
+        keys,
+        Role::Admin,
+        vec![DEFAULT_TENANT.to_owned()],
+        "first admin key (made at first start)",
+    )
+    .await?;
+    let path = admin_key_path(data_dir);
+    write_private(&path, format!("{key}\n").as_bytes())
+        .map_err(|e| MakeKeyError::Invalid(format!("cannot write {}: {e}", path.display())))?;
+    Ok(Some(key))
+}
+
+/// Writes a file only its owner may read, replacing any earlier one.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
