@@ -2,7 +2,7 @@
 //! Extend it; never rename a field: browsers and editors' scripts read it.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,6 +39,10 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageDocument {
     pub id: String,
+    /// Who the image belongs to: the tenant of the key that uploaded it, also the first segment of
+    /// its original's key. Documents written before tenants existed belong to `default`.
+    #[serde(default = "legacy_tenant")]
+    pub tenant: String,
     pub status: Status,
     pub created_at: DateTime<Utc>,
     pub original: Original,
@@ -60,6 +64,10 @@ pub struct ImageDocument {
     pub model: Option<ModelInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StageError>,
+}
+
+fn legacy_tenant() -> String {
+    crate::event::LEGACY_TENANT.to_owned()
 }
 
 impl ImageDocument {
@@ -165,6 +173,7 @@ pub struct Rendition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tag {
     pub label: String,
+    #[serde(serialize_with = "shortest_f32")]
     pub score: f32,
 }
 
@@ -173,6 +182,7 @@ pub struct Tag {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Category {
     pub name: String,
+    #[serde(serialize_with = "shortest_f32")]
     pub score: f32,
 }
 
@@ -181,6 +191,7 @@ pub struct Category {
 pub struct TextLine {
     pub text: String,
     /// Mean probability of the line's characters, 0..1.
+    #[serde(serialize_with = "shortest_f32")]
     pub score: f32,
     /// Where the line is, in pixels of the image that was read (the preview).
     pub bbox: BBox,
@@ -206,4 +217,72 @@ pub struct StageError {
     pub stage: String,
     pub reason: String,
     pub attempts: u32,
+}
+
+/// A score as the shortest decimal that reads back as the same `f32` (`0.3838`), not as the
+/// `f32` widened to `f64` (`0.3837999999523163`), which is what a JSON value holds once the
+/// document goes through `serde_json::Value`, a JSON column or another language. Written as
+/// the `f64` nearest that decimal, which every JSON writer prints as the decimal and which reads
+/// back into the same `f32`.
+fn shortest_f32<S: Serializer>(score: &f32, serializer: S) -> Result<S::Ok, S::Error> {
+    let decimal = score.to_string().parse().unwrap_or(f64::from(*score));
+    serializer.serialize_f64(decimal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_print_as_the_shortest_decimal_of_the_f32() {
+        let tag = Tag {
+            label: "tabby".to_owned(),
+            score: 0.3838,
+        };
+        for json in [
+            serde_json::to_string(&tag).expect("json"),
+            serde_json::to_value(&tag).expect("value").to_string(),
+        ] {
+            assert!(json.contains("0.3838"), "{json}");
+            assert!(!json.contains("0.38379999"), "{json}");
+        }
+        let category = Category {
+            name: "animal/cat".to_owned(),
+            score: 0.9001,
+        };
+        let line = TextLine {
+            text: "OPEN".to_owned(),
+            score: 0.7,
+            bbox: BBox {
+                x: 1,
+                y: 2,
+                width: 3,
+                height: 4,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&category).expect("value").to_string(),
+            r#"{"name":"animal/cat","score":0.9001}"#
+        );
+        assert_eq!(
+            serde_json::to_value(&line).expect("value")["score"].to_string(),
+            "0.7"
+        );
+    }
+
+    #[test]
+    fn scores_read_back_as_the_same_f32() {
+        for score in [0.0f32, 1.0, 0.3838, 1e-4, 0.9999, 0.1, f32::MIN_POSITIVE] {
+            let tag = Tag {
+                label: "x".to_owned(),
+                score,
+            };
+            let json = serde_json::to_string(&tag).expect("json");
+            let back: Tag = serde_json::from_str(&json).expect("parse");
+            assert_eq!(back.score.to_bits(), score.to_bits(), "{json}");
+            let via_value: Tag =
+                serde_json::from_value(serde_json::to_value(&tag).expect("value")).expect("parse");
+            assert_eq!(via_value, tag, "{json}");
+        }
+    }
 }

@@ -309,7 +309,7 @@ pub async fn filters_by_tag_and_status<F: Fixture<Handle = Arc<dyn MetadataDb>>>
 
     let failed = store
         .list(&ListQuery {
-                tenants: tenants(),
+            tenants: tenants(),
             limit: 50,
             status: Some(Status::Failed),
             ..Default::default()
@@ -326,7 +326,7 @@ pub async fn filters_by_tag_and_status<F: Fixture<Handle = Arc<dyn MetadataDb>>>
     assert_eq!(failed, vec![id(9), id(6), id(3)]);
     let cats = store
         .list(&ListQuery {
-                tenants: tenants(),
+            tenants: tenants(),
             limit: 50,
             tag: Some("cat".into()),
             ..Default::default()
@@ -346,7 +346,7 @@ pub async fn filters_by_tag_and_status<F: Fixture<Handle = Arc<dyn MetadataDb>>>
             .all(|d| d.tags.iter().any(|t| t.label == "cat"))
     );
     let both = ListQuery {
-                tenants: tenants(),
+        tenants: tenants(),
         limit: 50,
         tag: Some("cat".into()),
         status: Some(Status::Failed),
@@ -506,7 +506,7 @@ pub async fn words_are_searched<F: Fixture<Handle = Arc<dyn MetadataDb>>>(fixtur
 
     let first = store
         .list(&ListQuery {
-                tenants: tenants(),
+            tenants: tenants(),
             limit: 2,
             q: Some(run.clone()),
             ..Default::default()
@@ -515,7 +515,7 @@ pub async fn words_are_searched<F: Fixture<Handle = Arc<dyn MetadataDb>>>(fixtur
         .expect("search");
     let rest = store
         .list(&ListQuery {
-                tenants: tenants(),
+            tenants: tenants(),
             limit: 2,
             q: Some(run.clone()),
             cursor: Some(
@@ -663,7 +663,11 @@ pub async fn tenants_see_only_their_own_images<F: Fixture<Handle = Arc<dyn Metad
         .expect("search");
     assert_eq!(ids(searched), [format!("{prefix}-3")]);
     let both = store
-        .list(&query(vec![a.clone(), b.clone()], None, Some(label.clone())))
+        .list(&query(
+            vec![a.clone(), b.clone()],
+            None,
+            Some(label.clone()),
+        ))
         .await
         .expect("list");
     assert_eq!(both.items.len(), 3);
@@ -678,7 +682,23 @@ pub async fn tenants_see_only_their_own_images<F: Fixture<Handle = Arc<dyn Metad
             .find(|c| c.label == label)
             .map_or(0, |c| c.count)
     };
-    assert_eq!(count(store.tag_counts(&[a.clone()]).await.expect("counts")), 2);
-    assert_eq!(count(store.tag_counts(&[b.clone()]).await.expect("counts")), 1);
+    assert_eq!(
+        count(
+            store
+                .tag_counts(std::slice::from_ref(&a))
+                .await
+                .expect("counts")
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            store
+                .tag_counts(std::slice::from_ref(&b))
+                .await
+                .expect("counts")
+        ),
+        1
+    );
     assert_eq!(count(store.tag_counts(&[]).await.expect("counts")), 0);
 }

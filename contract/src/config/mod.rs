@@ -1,5 +1,10 @@
 //! Configuration, layered: built-in defaults, then a TOML file, then `IMGPIPE_SECTION__KEY`
 //! environment variables, then command-line flags (applied by the binary on the result).
+//!
+//! [`Config::load`] checks the result once ([`Config::validate`]: ranges, zero values, settings
+//! that contradict each other), so the crates take values as they are instead of clamping them,
+//! and resolves the recognizer's model files against one models directory
+//! ([`RecognizerConfig::resolve_paths`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -53,6 +58,32 @@ pub struct Config {
     pub recognizer: RecognizerConfig,
     pub retry: RetryConfig,
     pub log: LogConfig,
+    pub access: AccessConfig,
+}
+
+/// Who may call the API (see the README's Security section).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Every API route needs a key (`Authorization: Bearer KEY`, or the page's sign-in cookie).
+    /// Off, every caller acts as an admin of the tenant `default`: allowed on a loopback
+    /// address, elsewhere only with `insecure`.
+    pub enabled: bool,
+    /// Serve a non-loopback address with access control off (`--insecure`).
+    pub insecure: bool,
+    /// Requests a minute per key on the query and key API, bursting to as many; 0 disables.
+    /// (Upload requests have `upload.rate_per_minute`.)
+    pub rate_per_minute: u32,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            enabled: true,
+            insecure: false,
+            rate_per_minute: 6000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,8 +162,6 @@ pub struct UploadConfig {
     pub allowed_types: Vec<String>,
     /// Lifetime of a presigned PUT URL.
     pub url_ttl_secs: u64,
-    /// If set, `POST /api/uploads` requires `Authorization: Bearer <token>`.
-    pub token: Option<String>,
     /// Upload requests (`POST /api/uploads` and `/complete`) per minute per client address,
     /// with bursts up to the same number; 0 disables the limit.
     pub rate_per_minute: u32,
@@ -172,14 +201,22 @@ pub enum RenditionFormat {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecognizerConfig {
+    /// The directory holding the model files (what `scripts/setup.sh` makes in `models/`); the
+    /// relative paths below are relative to it. Empty: `./models` if it holds the runtime
+    /// library, else a `models/` folder beside the binary or in one of its parent directories
+    /// (a binary in the repository's `target/release/`), else `./models`.
+    pub models_dir: PathBuf,
+    /// The classifier (ONNX); relative to `models_dir` unless absolute.
     pub model: PathBuf,
+    /// Its class names, one per line; relative to `models_dir` unless absolute.
     pub labels: PathBuf,
-    /// libonnxruntime to load; `ORT_DYLIB_PATH` overrides it.
+    /// libonnxruntime to load, relative to `models_dir` unless absolute; `ORT_DYLIB_PATH`
+    /// overrides it.
     pub onnxruntime: PathBuf,
     pub model_name: String,
     pub model_version: String,
     pub top_k: usize,
-    /// ONNX Runtime threads inside one model run.
+    /// ONNX Runtime threads inside one model run; 0: ONNX Runtime's default (one per core).
     pub intra_threads: usize,
     /// Model runs at once, each on its own session: `parallel_runs x intra_threads` threads in
     /// all. On a CPU, runs side by side use cores better than threads inside one run of a small
@@ -188,9 +225,10 @@ pub struct RecognizerConfig {
     pub concurrency: usize,
     /// Read text in pictures (PP-OCR). When true, the two OCR models must exist at start.
     pub ocr: bool,
-    /// PP-OCR text detection model (ONNX).
+    /// PP-OCR text detection model (ONNX); relative to `models_dir` unless absolute.
     pub ocr_det_model: PathBuf,
-    /// PP-OCR text recognition model (ONNX; its character list is in the model's metadata).
+    /// PP-OCR text recognition model (ONNX; its character list is in the model's metadata);
+    /// relative to `models_dir` unless absolute.
     pub ocr_rec_model: PathBuf,
     /// Text lines read with a lower confidence (0..1) are dropped.
     pub ocr_min_score: f32,
@@ -249,158 +287,15 @@ pub struct LogConfig {
     pub json: bool,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data_dir: PathBuf::from("data"),
-            public_url: String::new(),
-            object_store: ObjectStoreConfig::default(),
-            bus: BusConfig::default(),
-            metadata: MetadataConfig::default(),
-            upload: UploadConfig::default(),
-            resizer: ResizerConfig::default(),
-            recognizer: RecognizerConfig::default(),
-            retry: RetryConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
+mod defaults;
+mod layering;
+mod models;
+#[cfg(test)]
+mod tests;
+mod validate;
 
-impl Default for ObjectStoreConfig {
-    fn default() -> Self {
-        ObjectStoreConfig {
-            kind: ObjectStoreKind::Embedded,
-            endpoint: String::new(),
-            public_endpoint: String::new(),
-            region: "us-east-1".to_owned(),
-            access_key: "imgpipe".to_owned(),
-            secret_key: "imgpipe-local-secret".to_owned(),
-            originals_bucket: "originals".to_owned(),
-            renditions_bucket: "renditions".to_owned(),
-            notify: true,
-        }
-    }
-}
-
-impl Default for BusConfig {
-    fn default() -> Self {
-        BusConfig {
-            kind: BusKind::Embedded,
-            url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
-            prefix: "imgpipe".to_owned(),
-            prefetch: 16,
-        }
-    }
-}
-
-impl Default for MetadataConfig {
-    fn default() -> Self {
-        MetadataConfig {
-            kind: MetadataKind::Sqlite,
-            url: "postgres://postgres@127.0.0.1:5432/postgres".to_owned(),
-            schema: "imgpipe".to_owned(),
-            max_connections: 8,
-        }
-    }
-}
-
-impl Default for UploadConfig {
-    fn default() -> Self {
-        UploadConfig {
-            max_bytes: 50 * 1024 * 1024,
-            allowed_types: [
-                "image/jpeg",
-                "image/png",
-                "image/webp",
-                "image/gif",
-                "image/tiff",
-                "image/bmp",
-                "image/heic",
-                "image/heif",
-                "image/avif",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-            url_ttl_secs: 300,
-            token: None,
-            rate_per_minute: 1200,
-        }
-    }
-}
-
-impl Default for ResizerConfig {
-    fn default() -> Self {
-        ResizerConfig {
-            thumb_size: 256,
-            preview_size: 1280,
-            max_pixels: 100_000_000,
-            max_bytes: 64 * 1024 * 1024,
-            format: RenditionFormat::Jpeg,
-            jpeg_quality: 85,
-            concurrency: 2,
-            keep_gps: false,
-        }
-    }
-}
-
-impl Default for RecognizerConfig {
-    fn default() -> Self {
-        RecognizerConfig {
-            model: PathBuf::from("models/efficientnet-lite0.onnx"),
-            labels: PathBuf::from("models/efficientnet-lite0.labels.txt"),
-            onnxruntime: PathBuf::from("models/libonnxruntime.so"),
-            model_name: "efficientnet-lite0".to_owned(),
-            model_version: "1".to_owned(),
-            top_k: 5,
-            intra_threads: 1,
-            parallel_runs: 2,
-            // Twice the batch: one batch is decoded while the previous one runs.
-            concurrency: 16,
-            ocr: true,
-            ocr_det_model: PathBuf::from("models/ocr/PP-OCRv6_det_small.onnx"),
-            ocr_rec_model: PathBuf::from("models/ocr/PP-OCRv6_rec_small.onnx"),
-            ocr_min_score: 0.5,
-            batch_size: 8,
-            batch_wait_ms: 5,
-            execution_provider: ExecutionProvider::Cpu,
-            min_score: 0.0,
-            taxonomy: PathBuf::new(),
-            category_min_score: 0.2,
-        }
-    }
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        RetryConfig {
-            max_attempts: 5,
-            base_delay_ms: 1000,
-            max_delay_ms: 60_000,
-            handler_timeout_secs: 120,
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            filter: "info".to_owned(),
-            json: false,
-        }
-    }
-}
-
-impl RetryConfig {
-    pub fn policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.max_attempts.max(1),
-            base_delay: Duration::from_millis(self.base_delay_ms),
-            max_delay: Duration::from_millis(self.max_delay_ms),
-            handler_timeout: Duration::from_secs(self.handler_timeout_secs.max(1)),
-        }
-    }
-}
+use layering::{lookup, merge, nest, parse_scalar};
+pub use models::ModelsSearch;
 
 impl Config {
     /// Defaults, overlaid with `file` (if given) and then with `IMGPIPE_*` variables from `env`.
@@ -438,9 +333,14 @@ impl Config {
             };
             merge(&mut merged, nest(&keys, value));
         }
-        merged
+        let mut config: Config = merged
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        config
+            .recognizer
+            .resolve_paths(&ModelsSearch::from_process());
+        Ok(config)
     }
 
     pub fn bus_path(&self) -> PathBuf {
@@ -463,89 +363,5 @@ impl Config {
         } else {
             self.public_url.trim_end_matches('/').to_owned()
         }
-    }
-}
-
-fn merge(base: &mut toml::Value, overlay: toml::Value) {
-    match (base, overlay) {
-        (toml::Value::Table(base), toml::Value::Table(overlay)) => {
-            for (key, value) in overlay {
-                match base.get_mut(&key) {
-                    Some(existing) => merge(existing, value),
-                    None => {
-                        base.insert(key, value);
-                    }
-                }
-            }
-        }
-        (base, overlay) => *base = overlay,
-    }
-}
-
-/// The value at `keys` in `value`, if any.
-fn lookup<'a>(value: &'a toml::Value, keys: &[String]) -> Option<&'a toml::Value> {
-    keys.iter().try_fold(value, |v, key| v.get(key))
-}
-
-fn nest(keys: &[String], value: toml::Value) -> toml::Value {
-    keys.iter().rev().fold(value, |inner, key| {
-        let mut table = toml::map::Map::new();
-        table.insert(key.clone(), inner);
-        toml::Value::Table(table)
-    })
-}
-
-/// An environment value for a non-string setting, as TOML if it parses as a scalar or array
-/// (`5`, `true`, `["a"]`), else as a plain string (which then fails with the key's name).
-fn parse_scalar(raw: &str) -> toml::Value {
-    toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layers_file_then_environment() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("imgpipe.toml");
-        std::fs::write(
-            &file,
-            "data_dir = \"/srv/x\"\n[resizer]\nthumb_size = 200\njpeg_quality = 70\n",
-        )
-        .expect("write");
-        let env = [
-            ("IMGPIPE_RESIZER__THUMB_SIZE".to_owned(), "300".to_owned()),
-            (
-                "IMGPIPE_OBJECT_STORE__ACCESS_KEY".to_owned(),
-                "ak".to_owned(),
-            ),
-            ("PATH".to_owned(), "/bin".to_owned()),
-            // Names the file itself; must not be read as a setting.
-            ("IMGPIPE_CONFIG".to_owned(), "/etc/imgpipe.toml".to_owned()),
-            // Kubernetes service links for a Service named `imgpipe`.
-            ("IMGPIPE_PORT".to_owned(), "tcp://10.0.0.1:8080".to_owned()),
-            ("IMGPIPE_SERVICE_HOST".to_owned(), "10.0.0.1".to_owned()),
-            // All digits, yet a string setting: stays a string.
-            ("IMGPIPE_UPLOAD__TOKEN".to_owned(), "0123456789".to_owned()),
-            ("IMGPIPE_LISTEN".to_owned(), "0.0.0.0:9000".to_owned()),
-        ];
-        let config = Config::load(Some(&file), env).expect("valid");
-        assert_eq!(config.data_dir, PathBuf::from("/srv/x"));
-        assert_eq!(config.resizer.thumb_size, 300);
-        assert_eq!(config.resizer.jpeg_quality, 70);
-        assert_eq!(config.resizer.preview_size, 1280);
-        assert_eq!(config.object_store.access_key, "ak");
-        assert_eq!(config.upload.token.as_deref(), Some("0123456789"));
-        assert_eq!(config.listen.port(), 9000);
-    }
-
-    #[test]
-    fn unknown_keys_are_refused() {
-        let env = [("IMGPIPE_RESIZER__THUMB_SIZ".to_owned(), "300".to_owned())];
-        assert!(Config::load(None, env).is_err());
     }
 }
