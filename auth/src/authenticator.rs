@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use imgpipe_contract::keys::{KeyRecord, KeyStore, Role};
@@ -116,8 +116,7 @@ fn anonymous_admin() -> Principal {
 }
 
 /// The key a request presents: `Authorization: Bearer KEY`, else the page's session cookie.
-pub fn presented_key(request: &Request) -> Option<&str> {
-    let headers = request.headers();
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         return value
@@ -142,7 +141,7 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match auth.check(presented_key(&request)).await {
+    match auth.check(presented_key(request.headers())).await {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await

@@ -76,7 +76,9 @@ pub async fn make_key(
         created_at: chrono::Utc::now(),
         revoked_at: None,
     };
-    keys.create_key(&record).await.map_err(MakeKeyError::Store)?;
+    keys.create_key(&record)
+        .await
+        .map_err(MakeKeyError::Store)?;
     Ok((record, made.key))
 }
 
@@ -107,7 +109,14 @@ async fn create(
             format!("you are not an admin of tenant {tenant:?}"),
         );
     }
-    match make_key(state.keys.as_ref(), request.role, vec![tenant], &request.name).await {
+    match make_key(
+        state.keys.as_ref(),
+        request.role,
+        vec![tenant],
+        &request.name,
+    )
+    .await
+    {
         Ok((record, key)) => (
             StatusCode::CREATED,
             Json(json!({ "key": key, "details": record })),

@@ -8,8 +8,8 @@
 mod authenticator;
 pub mod bootstrap;
 pub mod keys_api;
-pub mod rate;
 mod principal;
+pub mod rate;
 pub mod token;
 
 pub use authenticator::{Authenticator, CACHE_TTL, SESSION_COOKIE, authenticate, presented_key};

@@ -66,10 +66,9 @@ impl IntoResponse for Denied {
                 StatusCode::UNAUTHORIZED,
                 "an API key is required (Authorization: Bearer KEY)".to_owned(),
             ),
-            Denied::Forbidden(role) => (
-                StatusCode::FORBIDDEN,
-                format!("this needs the {role} role"),
-            ),
+            Denied::Forbidden(role) => {
+                (StatusCode::FORBIDDEN, format!("this needs the {role} role"))
+            }
             Denied::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "cannot check the API key now; try again".to_owned(),

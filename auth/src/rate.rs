@@ -123,7 +123,9 @@ mod tests {
         for _ in 0..3 {
             assert!(limiter.check(a.clone()).is_ok());
         }
-        let wait = limiter.check(a.clone()).expect_err("fourth request refused");
+        let wait = limiter
+            .check(a.clone())
+            .expect_err("fourth request refused");
         assert!(
             wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
             "{wait:?}"

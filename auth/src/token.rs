@@ -77,7 +77,10 @@ mod tests {
         let other = generate().expect("random");
         assert_ne!(made.key, other.key);
         assert!(!matches(&other.key, &made.hash));
-        assert!(!made.hash.contains(&made.key[13..]), "the hash is not the secret");
+        assert!(
+            !made.hash.contains(&made.key[13..]),
+            "the hash is not the secret"
+        );
     }
 
     #[test]

@@ -32,7 +32,10 @@ async fn a_made_key_acts_with_its_role_and_tenants() {
         (Role::Editor, vec!["news".to_owned()], record.id.clone())
     );
     assert!(who.require(Role::Uploader).is_ok() && who.require(Role::Editor).is_ok());
-    assert_eq!(who.require(Role::Admin), Err(Denied::Forbidden(Role::Admin)));
+    assert_eq!(
+        who.require(Role::Admin),
+        Err(Denied::Forbidden(Role::Admin))
+    );
 
     let stored = keys
         .key_by_prefix(&record.prefix)

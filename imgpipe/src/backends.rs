@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use imgpipe_auth::Authenticator;
 use imgpipe_bus_rabbitmq::RabbitBus;
 use imgpipe_bus_sqlite::SqliteBus;
 use imgpipe_contract::bus::Bus;
@@ -26,12 +27,19 @@ pub type Backends = Deps;
 pub async fn open(config: &Config, local: SocketAddr, public_base: &str) -> anyhow::Result<Deps> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let (db, keys) = open_db_and_keys(config)
+        .await
+        .context("cannot open the metadata database")?;
     Ok(Deps {
         bus: open_bus(config).await.context("cannot open the bus")?,
-        db: open_db(config)
-            .await
-            .context("cannot open the metadata database")?,
+        db,
         store: open_store(config, local, public_base)?,
+        auth: if config.access.enabled {
+            Authenticator::new(keys.clone())
+        } else {
+            Authenticator::disabled()
+        },
+        keys,
         metrics: Arc::new(Metrics::new()),
     })
 }

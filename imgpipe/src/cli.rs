@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use imgpipe::dlq::DlqCommand;
+use imgpipe::keys::KeysCommand;
 use imgpipe::tag::TagCommand;
 use imgpipe::thumbnail::ThumbnailCommand;
 use imgpipe::{Roles, start};
@@ -41,6 +42,8 @@ enum Command {
     Tag(TagCommand),
     /// Make the thumbnail and preview of local image files (one JSON line per file).
     Thumbnail(ThumbnailCommand),
+    /// Make, list or revoke API keys (kept in the metadata database).
+    Keys(KeysCommand),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +54,9 @@ struct Serve {
     /// Directory for embedded data (objects, queue, metadata).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Turn access control off even on a non-loopback address: every caller is an admin.
+    #[arg(long)]
+    insecure: bool,
 }
 
 impl Cli {
@@ -72,12 +78,21 @@ impl Cli {
             }
             Command::Tag(tag) => {
                 let config = Config::load(self.config.as_deref(), std::env::vars())?;
+                // `tag` loads the classifier only: the OCR models need not exist.
+                let mut classifier_only = config.recognizer.clone();
+                classifier_only.ocr = false;
+                imgpipe_recognizer::check_setup(&classifier_only)?;
                 // Stdout is the JSON lines; warnings (a GPU provider falling back) go to stderr.
                 imgpipe_runtime::telemetry::init("warn", config.log.json);
                 return tokio::task::spawn_blocking(move || {
                     tag.run(&config, &mut std::io::stdout().lock())
                 })
                 .await?;
+            }
+            Command::Keys(keys) => {
+                let config = Config::load(self.config.as_deref(), std::env::vars())?;
+                imgpipe_runtime::telemetry::init("warn", config.log.json);
+                return keys.run(config, &mut std::io::stdout().lock()).await;
             }
             Command::Thumbnail(thumbnail) => {
                 let config = Config::load(self.config.as_deref(), std::env::vars())?;
@@ -94,6 +109,10 @@ impl Cli {
         }
         if let Some(dir) = serve.data_dir {
             config.data_dir = dir;
+        }
+        if serve.insecure {
+            config.access.enabled = false;
+            config.access.insecure = true;
         }
         imgpipe_runtime::telemetry::init(&config.log.filter, config.log.json);
         let listener = TcpListener::bind(config.listen)

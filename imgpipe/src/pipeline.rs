@@ -28,10 +28,19 @@ pub struct Running {
 }
 
 /// Starts `roles` with `config` on `listener` (bind port 0 in tests).
-pub async fn start(config: Config, listener: TcpListener, roles: Roles) -> anyhow::Result<Running> {
+pub async fn start(
+    mut config: Config,
+    listener: TcpListener,
+    roles: Roles,
+) -> anyhow::Result<Running> {
+    if roles.recognizer {
+        imgpipe_recognizer::check_setup(&config.recognizer)?; // before DATA_DIR is touched
+    }
     let addr = listener.local_addr()?;
     let base_url = config.base_url(addr);
+    crate::access::prepare(&mut config, roles, addr)?;
     let deps = backends::open(&config, addr, &base_url).await?;
+    crate::access::first_key(&config, roles, &deps).await?;
     declare_queues(&deps).await?;
     let parts = roles.parts(&config, &deps).await?;
     let s3 = match roles.serves_s3(&config) {
@@ -50,6 +59,7 @@ pub async fn start(config: Config, listener: TcpListener, roles: Roles) -> anyho
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let stop = shutdown.clone().cancelled_owned();
+    let app = app.layer(axum::middleware::from_fn(crate::headers::security_headers));
     // The peer address feeds the upload API's per-client rate limit.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     tasks.spawn(async move {

@@ -27,5 +27,8 @@ fn every_file_in_tests_is_a_test_target() {
         "tests/{missing:?} have no [[test]] entry in imgpipe/Cargo.toml, so they would never run"
     );
     let stale: Vec<_> = listed.difference(&files).collect();
-    assert!(stale.is_empty(), "imgpipe/Cargo.toml lists missing tests {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "imgpipe/Cargo.toml lists missing tests {stale:?}"
+    );
 }

@@ -95,8 +95,8 @@ async fn style() -> Response {
 
 /// Prometheus text format; queue depths are read at scrape time. Admins only (a scraper sends
 /// `Authorization: Bearer KEY`): queue names, rates and failures tell an outsider too much.
-async fn metrics(State(state): State<WebState>, request: Request) -> Response {
-    if let Err(denied) = admin(&state, &request).await {
+async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    if let Err(denied) = admin(&state, &headers).await {
         return denied.into_response();
     }
     for queue in &state.queues {
@@ -116,15 +116,17 @@ async fn healthz() -> &'static str {
 }
 
 /// Whether the request carries an admin key (always, with access control off).
-async fn admin(state: &WebState, request: &Request) -> Result<(), Denied> {
+async fn admin(state: &WebState, headers: &HeaderMap) -> Result<(), Denied> {
     let auth = &state.backends.auth;
-    auth.check(presented_key(request)).await?.require(Role::Admin)
+    auth.check(presented_key(headers))
+        .await?
+        .require(Role::Admin)
 }
 
 /// Ready when the bus and the metadata database answer. Everyone gets the status code (load
 /// balancers and probes carry no key); only admins get the details, which name the engines and
 /// their errors.
-async fn readyz(State(state): State<WebState>, request: Request) -> Response {
+async fn readyz(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let bus = state.backends.bus.ping().await;
     let meta = state.backends.db.ping().await;
     let status = if bus.is_ok() && meta.is_ok() {
@@ -133,8 +135,12 @@ async fn readyz(State(state): State<WebState>, request: Request) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let describe = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".to_owned());
-    if admin(&state, &request).await.is_err() {
-        let word = if status == StatusCode::OK { "ready" } else { "not ready" };
+    if admin(&state, &headers).await.is_err() {
+        let word = if status == StatusCode::OK {
+            "ready"
+        } else {
+            "not ready"
+        };
         return (status, Json(json!({ "status": word }))).into_response();
     }
     let body = json!({

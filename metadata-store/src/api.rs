@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
-use axum::middleware::Next;
-use imgpipe_auth::{Authenticator, Principal, authenticate};
-use imgpipe_contract::keys::Role;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use imgpipe_auth::{Authenticator, Principal, authenticate};
 use imgpipe_contract::db::{Cursor, DbError, ListQuery, MetadataDb, Page};
 use imgpipe_contract::document::{ImageDocument, Status};
+use imgpipe_contract::keys::Role;
 use imgpipe_contract::store::ObjectStore;
 use serde::Deserialize;
 use serde_json::json;

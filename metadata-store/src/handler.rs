@@ -1,9 +1,9 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use imgpipe_contract::bus::Message;
-use imgpipe_contract::db::{DbError, MetadataDb};
+use imgpipe_contract::db::{Applied, DbError, Decision, MetadataDb};
+use imgpipe_contract::document::ImageDocument;
 use imgpipe_runtime::worker::{Handler, HandlerError};
 use tracing::debug;
 
@@ -25,19 +25,12 @@ impl MetadataHandler {
     }
 
     async fn apply(&self, change: &DocChange) -> Result<(), HandlerError> {
-        let not_yet = AtomicBool::new(false);
-        let fold = |current: Option<imgpipe_contract::document::ImageDocument>| match reduce(
-            current.as_ref(),
-            change,
-        ) {
-            Outcome::Write(doc) => Some(*doc),
-            Outcome::Unchanged => None,
-            Outcome::NotYet => {
-                not_yet.store(true, Ordering::Relaxed);
-                None
-            }
+        let fold = |current: Option<ImageDocument>| match reduce(current.as_ref(), change) {
+            Outcome::Write(doc) => Decision::Write(doc),
+            Outcome::Unchanged => Decision::Unchanged,
+            Outcome::NotYet => Decision::NotYet,
         };
-        let wrote = self
+        let applied = self
             .store
             .update(change.image_id(), &fold)
             .await
@@ -45,13 +38,13 @@ impl MetadataHandler {
                 DbError::Unavailable(_) => HandlerError::Transient(e.to_string()),
                 _ => HandlerError::Permanent(e.to_string()),
             })?;
-        if not_yet.load(Ordering::Relaxed) {
+        if applied == Applied::NotYet {
             return Err(HandlerError::Transient(format!(
                 "image {} has no document yet; its upload event has not been applied",
                 change.image_id()
             )));
         }
-        debug!(image_id = change.image_id(), wrote, "applied");
+        debug!(image_id = change.image_id(), ?applied, "applied");
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 use imgpipe_contract::document::{
     ImageDocument, Original, Rendition, Renditions, StageError, Status,
 };
+use imgpipe_contract::event::{LEGACY_TENANT, OriginalKey};
 
 use crate::change::{DocChange, Upload};
 
@@ -91,12 +92,12 @@ fn uploaded(upload: &Upload) -> ImageDocument {
         sequencer,
         at,
     } = upload;
-    let filename = key
-        .split_once('/')
-        .map_or(key.as_str(), |(_, name)| name)
-        .to_owned();
+    let parsed = OriginalKey::parse(key);
+    let filename = parsed.map_or(key.as_str(), |k| k.filename).to_owned();
+    let tenant = parsed.map_or(LEGACY_TENANT, |k| k.tenant).to_owned();
     ImageDocument {
         id: image_id.clone(),
+        tenant,
         status: Status::Pending,
         created_at: *at,
         original: Original {
@@ -139,6 +140,11 @@ fn rendition(info: &imgpipe_contract::event::RenditionInfo) -> Rendition {
         content_type: info.content_type.clone(),
     }
 }
+
+/// One table row per rule.
+#[cfg(test)]
+#[path = "reduce_tests.rs"]
+mod rules;
 
 #[cfg(test)]
 mod tests {

@@ -165,7 +165,6 @@ fn tensorrt(batch_size: usize) -> ExecutionProviderDispatch {
     // Engines are built for batches of 1 to `batch_size` once, then cached across restarts. The
     // profile names the model's input, `input` (see models/README.md).
     let shape = |n: usize| format!("input:{n}x3x{CROP}x{CROP}");
-    let batch = batch_size.max(1);
     ep::TensorRT::default()
         .with_engine_cache(true)
         .with_engine_cache_path(
@@ -174,8 +173,8 @@ fn tensorrt(batch_size: usize) -> ExecutionProviderDispatch {
                 .display(),
         )
         .with_profile_min_shapes(shape(1))
-        .with_profile_opt_shapes(shape(batch))
-        .with_profile_max_shapes(shape(batch))
+        .with_profile_opt_shapes(shape(batch_size))
+        .with_profile_max_shapes(shape(batch_size))
         .build()
         .error_on_failure()
 }

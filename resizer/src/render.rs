@@ -57,14 +57,14 @@ pub struct Encoded {
 }
 
 impl Renderer {
-    /// Takes sizes, format, quality and the pixel limit from `config`; nonsensical values (a
-    /// zero size, quality 0 or over 100) are clamped rather than refused.
+    /// Takes sizes, format, quality and the pixel limit from `config` as they are: `Config::load`
+    /// refused a zero size and a quality outside 1-100 (`Config::validate`).
     pub fn new(config: &ResizerConfig) -> Self {
         Renderer {
-            thumb_size: config.thumb_size.max(1),
-            preview_size: config.preview_size.max(1),
+            thumb_size: config.thumb_size,
+            preview_size: config.preview_size,
             format: config.format,
-            quality: config.jpeg_quality.clamp(1, 100),
+            quality: config.jpeg_quality,
             keep_gps: config.keep_gps,
             limits: DecodeLimits::new(config.max_pixels),
         }

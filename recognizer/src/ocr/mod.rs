@@ -80,7 +80,7 @@ impl Ocr {
         }
         let environment = runtime::environment(&library)?;
         // One session per model, so each gets every inference thread the classifier has.
-        let threads = config.intra_threads * config.parallel_runs.max(1);
+        let threads = config.intra_threads * config.parallel_runs;
         let det = Model::load(&environment, &config.ocr_det_model, threads)?;
         let rec = Model::load(&environment, &config.ocr_rec_model, threads)?;
         let charset = rec.charset()?;
