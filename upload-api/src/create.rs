@@ -67,6 +67,9 @@ pub(crate) async fn create(
             ),
         );
     }
+    if let Some(refused) = crate::quota::check(&state, caller.home_tenant(), req.size).await {
+        return refused;
+    }
     let image_id = uuid::Uuid::now_v7().to_string();
     // The tenant is part of the key: every stage and any storage policy can follow it.
     let filename = sanitize_filename(&req.filename);

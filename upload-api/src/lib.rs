@@ -6,12 +6,13 @@
 mod complete;
 mod create;
 mod filename;
+mod quota;
 mod routes;
 
 pub use filename::sanitize_filename;
 pub use routes::{UploadState, router};
 
-use imgpipe_contract::config::Config;
+use imgpipe_contract::config::{Config, ObjectStoreKind};
 use imgpipe_runtime::{Deps, Part};
 
 /// The upload API as a part of a process: its routes, no workers.
@@ -23,6 +24,8 @@ pub fn part(config: &Config, deps: &Deps) -> Part {
         bucket: os.originals_bucket.clone(),
         region: os.region.clone(),
         limits: config.upload.clone(),
+        db: deps.db.clone(),
+        data_dir: (os.kind == ObjectStoreKind::Embedded).then(|| config.data_dir.clone()),
     };
     Part::routes(router(state, deps.auth.clone()))
 }

@@ -7,8 +7,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use imgpipe_auth::rate::{RateLimiter, limit_rate};
 use imgpipe_auth::{Authenticator, authenticate};
+use std::path::PathBuf;
+
 use imgpipe_contract::bus::Bus;
 use imgpipe_contract::config::UploadConfig;
+use imgpipe_contract::db::MetadataDb;
 use imgpipe_contract::store::ObjectStore;
 use serde_json::json;
 
@@ -23,6 +26,11 @@ pub struct UploadState {
     /// Region named in the events this API publishes.
     pub region: String,
     pub limits: UploadConfig,
+    /// For the tenants' usage (quotas).
+    pub db: Arc<dyn MetadataDb>,
+    /// The embedded mode's data directory, whose free space is checked; None with an external
+    /// object store.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The upload routes, for any key (uploaders and up), behind the key check of `auth` and a

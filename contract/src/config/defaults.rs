@@ -84,6 +84,9 @@ impl Default for UploadConfig {
             .to_vec(),
             url_ttl_secs: 300,
             rate_per_minute: 1200,
+            quota_images: 0,
+            quota_bytes: 0,
+            min_free_bytes: 1024 * 1024 * 1024,
         }
     }
 }

@@ -162,9 +162,16 @@ pub struct UploadConfig {
     pub allowed_types: Vec<String>,
     /// Lifetime of a presigned PUT URL.
     pub url_ttl_secs: u64,
-    /// Upload requests (`POST /api/uploads` and `/complete`) per minute per client address,
-    /// with bursts up to the same number; 0 disables the limit.
+    /// Upload requests (`POST /api/uploads` and `/complete`) per minute per API key, with
+    /// bursts up to the same number; 0 disables the limit.
     pub rate_per_minute: u32,
+    /// Images one tenant may store; 0: no limit.
+    pub quota_images: u64,
+    /// Bytes of originals one tenant may store; 0: no limit.
+    pub quota_bytes: u64,
+    /// With the embedded object store: new uploads are refused while the disk holding
+    /// `data_dir` has less free space than this, before the queue and database share its fate.
+    pub min_free_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

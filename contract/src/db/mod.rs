@@ -43,6 +43,13 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// What a tenant stores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub images: u64,
+    pub bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TagCount {
     pub label: String,
@@ -94,6 +101,9 @@ pub trait MetadataDb: Send + Sync + 'static {
 
     /// Newest first (`created_at`, then id, descending).
     async fn list(&self, query: &ListQuery) -> Result<Page, DbError>;
+
+    /// How many images a tenant has and how many bytes their originals take, for quotas.
+    async fn usage(&self, tenant: &str) -> Result<Usage, DbError>;
 
     /// How many images of `tenants` carry each tag label, most common first.
     async fn tag_counts(&self, tenants: &[String]) -> Result<Vec<TagCount>, DbError>;

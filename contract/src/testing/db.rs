@@ -93,6 +93,7 @@ macro_rules! db_conformance {
                 categories_are_found_by_the_tag_filter,
                 words_are_searched,
                 tenants_see_only_their_own_images,
+                usage_counts_a_tenants_images_and_bytes,
             ]
         );
     };
@@ -701,4 +702,27 @@ pub async fn tenants_see_only_their_own_images<F: Fixture<Handle = Arc<dyn Metad
         1
     );
     assert_eq!(count(store.tag_counts(&[]).await.expect("counts")), 0);
+}
+
+/// A tenant's usage: its images and the bytes of their originals, nobody else's.
+pub async fn usage_counts_a_tenants_images_and_bytes<F: Fixture<Handle = Arc<dyn MetadataDb>>>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let prefix = unique_prefix();
+    let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    assert_eq!(
+        store.usage(&a).await.expect("usage"),
+        crate::db::Usage::default()
+    );
+    for (n, tenant, size) in [(1, &a, 1000), (2, &a, 2500), (3, &b, 7)] {
+        let mut d = doc(&format!("{prefix}-{n}"), n, Status::Done, &[]);
+        d.tenant = tenant.clone();
+        d.original.size = size;
+        put(store.as_ref(), d).await;
+    }
+    let usage = store.usage(&a).await.expect("usage");
+    assert_eq!((usage.images, usage.bytes), (2, 3500));
+    let usage = store.usage(&b).await.expect("usage");
+    assert_eq!((usage.images, usage.bytes), (1, 7));
 }

@@ -15,7 +15,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, QueryBuilder, R
 use self::errors::{on_read, on_write, unavailable};
 use imgpipe_contract::config::MetadataConfig;
 use imgpipe_contract::db::{
-    Applied, Change, Cursor, DbError, Decision, ListQuery, MetadataDb, Page, TagCount,
+    Applied, Change, Cursor, DbError, Decision, ListQuery, MetadataDb, Page, TagCount, Usage,
     like_patterns,
 };
 use imgpipe_contract::document::ImageDocument;
@@ -253,6 +253,26 @@ impl MetadataDb for PostgresDb {
             _ => None,
         };
         Ok(Page { items, next_cursor })
+    }
+
+    async fn usage(&self, tenant: &str) -> Result<Usage, DbError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS n, \
+             COALESCE(sum((doc -> 'original' ->> 'size')::bigint), 0)::bigint AS b \
+             FROM images WHERE tenant = $1",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(on_read)?;
+        let count = |name: &str| -> Result<u64, DbError> {
+            let n: i64 = row.try_get(name).map_err(on_read)?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        };
+        Ok(Usage {
+            images: count("n")?,
+            bytes: count("b")?,
+        })
     }
 
     async fn tag_counts(&self, tenants: &[String]) -> Result<Vec<TagCount>, DbError> {

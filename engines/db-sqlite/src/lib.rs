@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use imgpipe_contract::db::{
-    Applied, Change, Cursor, DbError, Decision, ListQuery, MetadataDb, Page, TagCount,
+    Applied, Change, Cursor, DbError, Decision, ListQuery, MetadataDb, Page, TagCount, Usage,
     like_patterns,
 };
 use imgpipe_contract::document::ImageDocument;
@@ -249,6 +249,21 @@ impl MetadataDb for SqliteDb {
         Ok(Page { items, next_cursor })
     }
 
+    async fn usage(&self, tenant: &str) -> Result<Usage, DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(json_extract(doc, '$.original.size')), 0) AS b \
+             FROM images WHERE tenant = ?",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(Usage {
+            images: u64::try_from(row.get::<i64, _>("n")).unwrap_or_default(),
+            bytes: u64::try_from(row.get::<i64, _>("b")).unwrap_or_default(),
+        })
+    }
+
     async fn tag_counts(&self, tenants: &[String]) -> Result<Vec<TagCount>, DbError> {
         let rows = sqlx::query(
             "SELECT t.label, COUNT(*) AS n FROM image_tags t JOIN images i ON i.id = t.image_id \
@@ -257,7 +272,8 @@ impl MetadataDb for SqliteDb {
         )
         .bind(tenants_json(tenants)?)
         .fetch_all(&self.pool)
-        .await.map_err(unavailable)?;
+        .await
+        .map_err(unavailable)?;
         Ok(rows
             .iter()
             .map(|r| TagCount {
