@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::principal::Principal;
+use crate::rate::{RateLimiter, limit_rate};
 use crate::{Authenticator, authenticate, token};
 
 #[derive(Clone)]
@@ -21,8 +22,8 @@ struct KeysState {
     auth: Authenticator,
 }
 
-/// The key routes, behind the key check.
-pub fn router(keys: Arc<dyn KeyStore>, auth: Authenticator) -> Router {
+/// The key routes, behind the key check and the caller's rate limit.
+pub fn router(keys: Arc<dyn KeyStore>, auth: Authenticator, limiter: Arc<RateLimiter>) -> Router {
     let state = KeysState {
         keys,
         auth: auth.clone(),
@@ -31,6 +32,7 @@ pub fn router(keys: Arc<dyn KeyStore>, auth: Authenticator) -> Router {
         .route("/api/keys", get(list).post(create))
         .route("/api/keys/{id}", delete(revoke))
         .with_state(state)
+        .route_layer(axum::middleware::from_fn_with_state(limiter, limit_rate))
         .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))
 }
 

@@ -25,6 +25,8 @@ pub struct RateLimiter {
     /// Bucket size.
     burst: f64,
     buckets: Mutex<HashMap<Caller, Bucket>>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    trusted: Vec<IpAddr>,
 }
 
 /// Whose budget a request spends.
@@ -46,7 +48,14 @@ impl RateLimiter {
             rate: f64::from(per_minute) / 60.0,
             burst: f64::from(per_minute),
             buckets: Mutex::new(HashMap::new()),
+            trusted: Vec::new(),
         }
+    }
+
+    /// Reads the client's address from `X-Forwarded-For` when the peer is one of `proxies`.
+    pub fn trusting(mut self, proxies: &[IpAddr]) -> Self {
+        self.trusted = proxies.to_vec();
+        self
     }
 
     /// Takes one token for `client`, or says how long until one is available.
@@ -91,12 +100,7 @@ pub async fn limit_rate(
 ) -> Response {
     let caller = match request.extensions().get::<Principal>() {
         Some(principal) if !principal.key_id.is_empty() => Caller::Key(principal.key_id.clone()),
-        _ => Caller::Address(
-            request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
-        ),
+        _ => Caller::Address(client_address(&request, &limiter.trusted)),
     };
     match limiter.check(caller) {
         Ok(()) => next.run(request).await,
@@ -110,6 +114,32 @@ pub async fn limit_rate(
             refused
         }
     }
+}
+
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest address
+/// in `X-Forwarded-For` that is not a trusted proxy itself (entries further left are the
+/// client's own claims and could be forged).
+pub fn client_address(request: &Request, trusted: &[IpAddr]) -> IpAddr {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|hop| !trusted.contains(hop))
+        .unwrap_or(peer)
 }
 
 #[cfg(test)]
@@ -134,6 +164,28 @@ mod tests {
             limiter.check(b.clone()).is_ok(),
             "another client has its own bucket"
         );
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.5".parse().expect("ip");
+        let request = |peer: &str, forwarded: &str| {
+            let mut request = Request::new(axum::body::Body::empty());
+            let peer: SocketAddr = format!("{peer}:40000").parse().expect("addr");
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", forwarded.parse().expect("header"));
+            request
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        // Behind the proxy: the hop the proxy saw, not what the client wrote before it.
+        let via = request("10.0.0.5", "6.6.6.6, 203.0.113.7");
+        assert_eq!(client_address(&via, &[proxy]), ip("203.0.113.7"));
+        // Straight from a client: its own header is ignored.
+        let direct = request("198.51.100.2", "203.0.113.7");
+        assert_eq!(client_address(&direct, &[proxy]), ip("198.51.100.2"));
+        assert_eq!(client_address(&via, &[]), ip("10.0.0.5"));
     }
 
     #[test]

@@ -62,17 +62,30 @@ impl DlqCommand {
         if let Some(dir) = self.data_dir {
             config.data_dir = dir;
         }
+        // Checked before the bus is opened: a typo is reported at once, whatever the bus.
+        match &self.action {
+            Action::List {
+                queue: Some(queue), ..
+            }
+            | Action::Replay { queue, .. } => known_queue(queue)?,
+            Action::List { queue: None, .. } => {}
+        }
         let bus = open_bus(&config).await?;
         match self.action {
             Action::List { queue, limit, json } => {
                 let queues = queue.map_or_else(pipeline_queues, |q| vec![q]);
-                for letter in list(bus.as_ref(), &queues, limit).await? {
-                    let summary = Summary::of(&letter);
+                let letters = list(bus.as_ref(), &queues, limit).await?;
+                for letter in &letters {
+                    let summary = Summary::of(letter);
                     if json {
                         writeln!(out, "{}", serde_json::to_string(&summary)?)?;
                     } else {
                         writeln!(out, "{}", summary.line())?;
                     }
+                }
+                // Said on stderr, so stdout stays the listing (empty) for scripts.
+                if letters.is_empty() {
+                    eprintln!("no dead letters in {}", queues.join(", "));
                 }
             }
             Action::Replay { queue, limit } => {
@@ -90,6 +103,20 @@ pub fn pipeline_queues() -> Vec<String> {
         .into_iter()
         .map(|s| s.queue)
         .collect()
+}
+
+/// `queue` is one of the pipeline's queues; otherwise an error naming them (a queue nobody
+/// consumes has no dead letters, so listing it would print nothing, misleadingly).
+pub fn known_queue(queue: &str) -> anyhow::Result<()> {
+    let known = pipeline_queues();
+    if known.iter().any(|q| q == queue) {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "unknown queue {queue:?}: the queues are {}",
+            known.join(", ")
+        )
+    }
 }
 
 /// Opens the configured bus beside a pipeline that may be running: the embedded queue is
@@ -222,6 +249,21 @@ mod tests {
         let summary = Summary::of(&letter(message));
         assert_eq!((&summary.image_id, &summary.key), (&None, &None));
         assert!(summary.line().ends_with("\t-\t-"));
+    }
+
+    #[test]
+    fn an_unknown_queue_is_an_error_naming_the_known_ones() {
+        for queue in pipeline_queues() {
+            known_queue(&queue).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for bogus in ["bogus", "", "Resizer", "resizer "] {
+            let message = known_queue(bogus).expect_err(bogus).to_string();
+            assert!(message.contains(&format!("{bogus:?}")), "{message}");
+            assert!(
+                message.contains("resizer, recognizer, metadata-store"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -2,17 +2,17 @@
 //! turn, and the results come back in input order as soon as those before them are done.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-/// Runs `work` on every file on `workers` threads and passes each result to `emit`, in the order
-/// of `files`. Stops at the first error `emit` returns.
-pub(crate) fn in_order<T: Send>(
-    files: &[PathBuf],
+/// Runs `work` on every file (a path, or a path with what to do with it) on `workers` threads
+/// and passes each result to `emit`, in the order of `files`. Stops at the first error `emit`
+/// returns.
+pub(crate) fn in_order<F: Sync, T: Send>(
+    files: &[F],
     workers: usize,
-    work: impl Fn(&Path) -> T + Sync,
-    mut emit: impl FnMut(&Path, T) -> anyhow::Result<()>,
+    work: impl Fn(&F) -> T + Sync,
+    mut emit: impl FnMut(&F, T) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let next = AtomicUsize::new(0);
     let (done, results) = mpsc::channel();
@@ -22,8 +22,8 @@ pub(crate) fn in_order<T: Send>(
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(index) else { break };
-                    if done.send((index, work(path))).is_err() {
+                    let Some(file) = files.get(index) else { break };
+                    if done.send((index, work(file))).is_err() {
                         break;
                     }
                 }

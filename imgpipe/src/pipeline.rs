@@ -50,7 +50,7 @@ pub async fn start(
         )?),
         false => None,
     };
-    let mut app = web::router(&deps, roles, s3);
+    let mut app = web::router(&deps, roles, &config.access, s3);
     let mut workers = Vec::new();
     for part in parts {
         app = app.merge(part.routes);
@@ -59,7 +59,7 @@ pub async fn start(
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let stop = shutdown.clone().cancelled_owned();
-    let app = app.layer(axum::middleware::from_fn(crate::headers::security_headers));
+    let app = crate::headers::layer(app, &config.access);
     // The peer address feeds the upload API's per-client rate limit.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     tasks.spawn(async move {

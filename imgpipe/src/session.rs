@@ -2,12 +2,16 @@
 //! `SameSite=Strict` cookie, so the page's script never holds it and no other site can send it;
 //! `DELETE /api/session` clears it.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Json, middleware};
+use imgpipe_auth::rate::{RateLimiter, limit_rate};
 use imgpipe_auth::{Authenticator, SESSION_COOKIE};
+use imgpipe_contract::config::AccessConfig;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -16,10 +20,16 @@ struct SignIn {
     key: String,
 }
 
-pub fn router(auth: Authenticator) -> axum::Router {
+/// The sign-in routes, limited per client address (they take no key yet).
+pub fn router(auth: Authenticator, access: &AccessConfig) -> axum::Router {
+    let limiter = RateLimiter::per_minute(access.rate_per_minute).trusting(&access.trusted_proxies);
     axum::Router::new()
         .route("/api/session", post(sign_in).delete(sign_out))
         .with_state(auth)
+        .route_layer(middleware::from_fn_with_state(
+            Arc::new(limiter),
+            limit_rate,
+        ))
 }
 
 async fn sign_in(State(auth): State<Authenticator>, Json(body): Json<SignIn>) -> Response {

@@ -61,8 +61,11 @@ impl TagCommand {
             workers,
             |path| {
                 read(path, max_bytes).and_then(|bytes| {
+                    // The stage's own path; decoded as small as the model allows (the stage
+                    // decodes larger only when OCR reads the picture too).
                     classifier
-                        .recognize_bytes(&bytes, top_k)
+                        .recognize_bytes(&bytes, 0, top_k)
+                        .map(|recognized| recognized.recognition)
                         .map_err(|e| e.to_string())
                 })
             },
@@ -187,6 +190,16 @@ mod tests {
             "{}",
             lines[1]
         );
+        // Scores print as the rounded decimals they are (0.3838), not as f32s widened to f64
+        // (0.3837999999523163).
+        for line in [&lines[0], &lines[2], &lines[4]] {
+            for list in ["tags", "categories"] {
+                for item in line[list].as_array().expect(list) {
+                    let score = item["score"].to_string();
+                    assert!(score.len() <= "0.1234".len(), "{score} in {line}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! `resizer.max_pixels`, one decode at reduced scale where the format allows, EXIF orientation,
 //! Lanczos3 thumbnail and preview, sRGB, JPEG or WebP per `resizer.format`), with the same
 //! `resizer.*` config. Files are processed in parallel, one per core. Writes
-//! `DIR/<stem>.thumb.<ext>` and `DIR/<stem>.preview.<ext>` and prints one JSON line per file, in
-//! the order given: `{"path", "format", "width", "height", "thumb": {path, width, height,
-//! bytes}, "preview": {...}, "camera"?, "ms"}`, or `{"path", "error"}` for a file that could not
-//! be rendered.
+//! `DIR/<name>.thumb.<ext>` and `DIR/<name>.preview.<ext>`, `<name>` being the file's whole name
+//! (`a.jpg` and `a.png` give `a.jpg.thumb.jpg` and `a.png.thumb.jpg`), and prints one JSON line
+//! per file, in the order given: `{"path", "format", "width", "height", "thumb": {path, width,
+//! height, bytes}, "preview": {...}, "camera"?, "ms"}`, or `{"path", "error"}` for a file that
+//! could not be rendered. Of files with the same name (from different directories), the first
+//! is rendered and the others fail, rather than silently replace its renditions.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -75,11 +78,18 @@ impl ThumbnailCommand {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let workers = self.jobs.unwrap_or(cores);
         let dir = self.out.as_path();
+        let jobs = output_names(&self.files);
         let mut failed = 0;
         in_order(
-            &self.files,
+            &jobs,
             workers,
-            |path| render(&renderer, path, dir, max_bytes),
+            |(path, name)| match name {
+                Ok(name) => render(&renderer, path, dir, name, max_bytes),
+                Err(error) => Line::Failed {
+                    path: path.to_string_lossy().into_owned(),
+                    error: error.clone(),
+                },
+            },
             |_, line| {
                 failed += usize::from(matches!(line, Line::Failed { .. }));
                 serde_json::to_writer(&mut *out, &line)?;
@@ -98,7 +108,34 @@ impl ThumbnailCommand {
     }
 }
 
-fn render(renderer: &Renderer, path: &Path, dir: &Path, max_bytes: u64) -> Line {
+/// Each file with the name its renditions are written under (its file name), or, for a file
+/// whose name an earlier one already took, why it is not rendered.
+fn output_names(files: &[PathBuf]) -> Vec<(&Path, Result<String, String>)> {
+    let mut taken: HashMap<String, &Path> = HashMap::new();
+    files
+        .iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned());
+            let name = match taken.get(&name) {
+                Some(first) => Err(format!(
+                    "not rendered: its renditions ({name}.thumb.*, {name}.preview.*) would \
+                     replace those of {}; give the files different names, or render them into \
+                     different --out directories",
+                    first.display()
+                )),
+                None => {
+                    taken.insert(name.clone(), path);
+                    Ok(name)
+                }
+            };
+            (path.as_path(), name)
+        })
+        .collect()
+}
+
+fn render(renderer: &Renderer, path: &Path, dir: &Path, name: &str, max_bytes: u64) -> Line {
     let shown = path.to_string_lossy().into_owned();
     let started = Instant::now();
     let result = read(path, max_bytes).and_then(|bytes| {
@@ -106,11 +143,8 @@ fn render(renderer: &Renderer, path: &Path, dir: &Path, max_bytes: u64) -> Line 
         let rendered = std::panic::catch_unwind(|| renderer.render(&bytes))
             .map_err(|_| "the decoder panicked".to_owned())?
             .map_err(|e| e.to_string())?;
-        let stem = path
-            .file_stem()
-            .map_or_else(|| "image".into(), |s| s.to_string_lossy());
         let write = |which: &str, encoded: &Encoded| -> Result<Written, String> {
-            let target = dir.join(format!("{stem}.{which}.{}", encoded.extension));
+            let target = dir.join(format!("{name}.{which}.{}", encoded.extension));
             std::fs::write(&target, &encoded.bytes)
                 .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
             Ok(Written {
@@ -192,5 +226,87 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn files_of_the_same_stem_or_name_do_not_overwrite_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let photos = repo().join("tests/photos");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).expect("mkdir");
+        std::fs::copy(photos.join("rocket.jpg"), elsewhere.join("chelsea.jpg")).expect("copy");
+        let out_dir = dir.path().join("out");
+        let command = ThumbnailCommand {
+            files: vec![
+                photos.join("chelsea.jpg"),
+                photos.join("chelsea.png"),
+                elsewhere.join("chelsea.jpg"),
+            ],
+            out: out_dir.clone(),
+            jobs: Some(2),
+        };
+        let config = Config::load(None, std::iter::empty()).expect("defaults");
+        let mut out = Vec::new();
+        let err = command
+            .run(&config, &mut out)
+            .expect_err("the third file collides");
+        assert!(err.to_string().contains("1 of 3"), "{err}");
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 3);
+
+        // Same stem, different extensions: both kept, under predictable names.
+        for (line, name) in lines.iter().zip(["chelsea.jpg", "chelsea.png"]) {
+            for which in ["thumb", "preview"] {
+                let expected = out_dir.join(format!("{name}.{which}.jpg"));
+                assert_eq!(
+                    line[which]["path"].as_str(),
+                    Some(expected.to_string_lossy().as_ref()),
+                    "{line}"
+                );
+                let image = image::open(&expected).expect("a JPEG that decodes");
+                assert_eq!(
+                    u64::from(image.width()),
+                    line[which]["width"].as_u64().expect("w")
+                );
+            }
+        }
+        assert_ne!(
+            std::fs::read(out_dir.join("chelsea.jpg.thumb.jpg")).expect("first"),
+            std::fs::read(out_dir.join("chelsea.png.thumb.jpg")).expect("second"),
+        );
+
+        // Same file name from another directory: refused, naming the file it would replace,
+        // and the first file's renditions are left as they were (the cat, not the rocket).
+        let error = lines[2]["error"].as_str().expect("an error");
+        assert!(
+            error.contains(&photos.join("chelsea.jpg").display().to_string()),
+            "{error}"
+        );
+        assert!(lines[2].get("thumb").is_none(), "{}", lines[2]);
+        let kept = image::open(out_dir.join("chelsea.jpg.preview.jpg")).expect("decodes");
+        let cat = image::open(photos.join("chelsea.jpg")).expect("decodes");
+        assert_eq!(
+            (kept.width(), kept.height()),
+            (cat.width(), cat.height()),
+            "the preview is still chelsea's"
+        );
+        let mut written: Vec<String> = std::fs::read_dir(&out_dir)
+            .expect("read out")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        written.sort();
+        assert_eq!(
+            written,
+            [
+                "chelsea.jpg.preview.jpg",
+                "chelsea.jpg.thumb.jpg",
+                "chelsea.png.preview.jpg",
+                "chelsea.png.thumb.jpg"
+            ]
+        );
     }
 }

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use imgpipe_auth::{Denied, presented_key};
+use imgpipe_contract::config::AccessConfig;
 use imgpipe_contract::keys::Role;
 use serde_json::json;
 use tower::ServiceExt;
@@ -28,7 +29,12 @@ struct WebState {
 
 /// Health, readiness, and (for the upload role) the page. `s3`, when given, becomes the fallback
 /// for every other path: the embedded S3 endpoint (path-style `/<bucket>/<key>`).
-pub fn router(backends: &Backends, roles: Roles, s3: Option<axum::Router>) -> axum::Router {
+pub fn router(
+    backends: &Backends,
+    roles: Roles,
+    access: &AccessConfig,
+    s3: Option<axum::Router>,
+) -> axum::Router {
     let state = WebState {
         backends: backends.clone(),
         s3: s3.clone(),
@@ -49,7 +55,7 @@ pub fn router(backends: &Backends, roles: Roles, s3: Option<axum::Router>) -> ax
     }
     let mut app = app.with_state(state);
     if roles.upload_api || roles.metadata_store {
-        app = app.merge(crate::session::router(backends.auth.clone()));
+        app = app.merge(crate::session::router(backends.auth.clone(), access));
     }
     match s3 {
         Some(s3) => app.fallback_service(s3),

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use imgpipe_auth::rate::{RateLimiter, limit_rate};
 use imgpipe_auth::{Authenticator, Principal, authenticate};
 use imgpipe_contract::db::{Cursor, DbError, ListQuery, MetadataDb, Page};
 use imgpipe_contract::document::{ImageDocument, Status};
@@ -31,13 +32,15 @@ pub struct QueryState {
 }
 
 /// The query routes, for editors and admins, behind the key check of `auth`.
-pub fn router(state: QueryState, auth: Authenticator) -> axum::Router {
+/// Layers run outside in: the key check, the caller's rate limit, the role check.
+pub fn router(state: QueryState, auth: Authenticator, limiter: Arc<RateLimiter>) -> axum::Router {
     axum::Router::new()
         .route("/api/images", get(list))
         .route("/api/images/{id}", get(one))
         .route("/api/tags", get(tags))
         .with_state(state)
         .route_layer(axum::middleware::from_fn(require_editor))
+        .route_layer(axum::middleware::from_fn_with_state(limiter, limit_rate))
         .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))
 }
 

@@ -16,6 +16,7 @@ pub use reduce::{Outcome, reduce};
 
 use std::sync::Arc;
 
+use imgpipe_auth::rate::RateLimiter;
 use imgpipe_contract::bus::Subscription;
 use imgpipe_contract::config::Config;
 use imgpipe_contract::event::Topic;
@@ -32,8 +33,11 @@ pub fn part(config: &Config, deps: &Deps) -> Part {
         meta: deps.db.clone(),
         store: deps.store.clone(),
     };
-    let keys = imgpipe_auth::keys_api::router(deps.keys.clone(), deps.auth.clone());
-    let routes = router(query, deps.auth.clone()).merge(keys);
+    // One budget per key for browsing and key management alike.
+    let limiter = Arc::new(RateLimiter::per_minute(config.access.rate_per_minute));
+    let keys =
+        imgpipe_auth::keys_api::router(deps.keys.clone(), deps.auth.clone(), limiter.clone());
+    let routes = router(query, deps.auth.clone(), limiter).merge(keys);
     let handler = MetadataHandler::new(
         deps.db.clone(),
         config.object_store.originals_bucket.clone(),

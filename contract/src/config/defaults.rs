@@ -166,3 +166,15 @@ impl RetryConfig {
         }
     }
 }
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            enabled: true,
+            insecure: false,
+            rate_per_minute: 6000,
+            cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}

@@ -72,18 +72,15 @@ pub struct AccessConfig {
     /// Serve a non-loopback address with access control off (`--insecure`).
     pub insecure: bool,
     /// Requests a minute per key on the query and key API, bursting to as many; 0 disables.
-    /// (Upload requests have `upload.rate_per_minute`.)
+    /// (Upload requests have `upload.rate_per_minute`.) Routes without a key (the page's
+    /// sign-in) are limited per client address at the same rate.
     pub rate_per_minute: u32,
-}
-
-impl Default for AccessConfig {
-    fn default() -> Self {
-        AccessConfig {
-            enabled: true,
-            insecure: false,
-            rate_per_minute: 6000,
-        }
-    }
+    /// Origins of web apps allowed to call the API from a browser (CORS), e.g.
+    /// `["https://desk.example.org"]`; empty: only the page served here.
+    pub cors_origins: Vec<String>,
+    /// Reverse proxies (the shipped gateway, an ingress) whose `X-Forwarded-For` names the
+    /// client, for per-address limits; a request from anywhere else is its own client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
