@@ -286,7 +286,7 @@ async fn postgres_another_pool_reads_what_one_wrote() {
         assert_eq!(reader.get("durable").await.expect("get"), Some(doc));
         let page = reader
             .list(&ListQuery {
-        tenants: vec!["default".to_owned()],
+                tenants: vec!["default".to_owned()],
                 limit: 10,
                 tag: Some("whiskers".into()),
                 ..Default::default()
@@ -297,7 +297,10 @@ async fn postgres_another_pool_reads_what_one_wrote() {
             page.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
             vec!["durable"]
         );
-        let counts = reader.tag_counts(&["default".to_owned()]).await.expect("counts");
+        let counts = reader
+            .tag_counts(&["default".to_owned()])
+            .await
+            .expect("counts");
         assert_eq!(counts.len(), 2);
         assert!(counts.iter().all(|c| c.count == 1));
     })
@@ -349,7 +352,7 @@ async fn postgres_values_it_cannot_hold_fail_for_good() {
         assert_eq!(store.get("nul").await.expect("get"), None);
         let list = store
             .list(&ListQuery {
-        tenants: vec!["default".to_owned()],
+                tenants: vec!["default".to_owned()],
                 limit: 10,
                 tag: Some("c\u{0}t".into()),
                 ..Default::default()

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use imgpipe_auth::Authenticator;
 use imgpipe_contract::bus::{Bus, Subscription};
 use imgpipe_contract::db::MetadataDb;
-use imgpipe_auth::Authenticator;
 use imgpipe_contract::keys::KeyStore;
 use imgpipe_contract::store::ObjectStore;
 

@@ -39,11 +39,14 @@ pub fn load_or_create(data_dir: &Path) -> Result<Credentials, S3ServerError> {
                 access_key: format!("imgpipe-{}", random_text(8)?),
                 secret_key: random_text(30)?,
             };
-            write_private(&path, &serde_json::to_vec_pretty(&credentials).unwrap_or_default())
-                .map_err(|source| S3ServerError::CreateDir {
-                    path: path.clone(),
-                    source,
-                })?;
+            write_private(
+                &path,
+                &serde_json::to_vec_pretty(&credentials).unwrap_or_default(),
+            )
+            .map_err(|source| S3ServerError::CreateDir {
+                path: path.clone(),
+                source,
+            })?;
             Ok(credentials)
         }
         Err(e) => Err(invalid(format!("cannot read {}: {e}", path.display()))),

@@ -246,14 +246,23 @@ async fn presigned_put_writes_one_new_object_once() {
     let key = "tenant-a/img1/once.jpg";
     let body = b"first body".to_vec();
     let signed = store
-        .presign_put(ORIGINALS, key, "image/jpeg", body.len() as u64, Duration::from_secs(300))
+        .presign_put(
+            ORIGINALS,
+            key,
+            "image/jpeg",
+            body.len() as u64,
+            Duration::from_secs(300),
+        )
         .await
         .expect("presign");
     let first = perform(&signed, &signed.url, &[], body.clone()).await;
     assert_eq!(first.status(), StatusCode::OK);
 
     let again = perform(&signed, &signed.url, &[], b"other body".to_vec()).await;
-    assert_eq!(outcome(again).await, (StatusCode::FORBIDDEN, "AccessDenied".to_owned()));
+    assert_eq!(
+        outcome(again).await,
+        (StatusCode::FORBIDDEN, "AccessDenied".to_owned())
+    );
 
     let other_key = signed.url.replace("once.jpg", "other.jpg");
     let elsewhere = perform(&signed, &other_key, &[], body.clone()).await;
@@ -261,7 +270,13 @@ async fn presigned_put_writes_one_new_object_once() {
 
     let fresh_key = "tenant-a/img2/copy.jpg";
     let copy_url = store
-        .presign_put(ORIGINALS, fresh_key, "image/jpeg", 0, Duration::from_secs(300))
+        .presign_put(
+            ORIGINALS,
+            fresh_key,
+            "image/jpeg",
+            0,
+            Duration::from_secs(300),
+        )
         .await
         .expect("presign");
     let copy = perform(
@@ -271,11 +286,25 @@ async fn presigned_put_writes_one_new_object_once() {
         Vec::new(),
     )
     .await;
-    assert_eq!(copy.status(), StatusCode::FORBIDDEN, "a presigned PUT is no copy");
+    assert_eq!(
+        copy.status(),
+        StatusCode::FORBIDDEN,
+        "a presigned PUT is no copy"
+    );
 
-    let stored = store.get(ORIGINALS, key, 1 << 20).await.expect("first object");
-    assert_eq!(stored.as_ref(), body.as_slice(), "the first upload is untouched");
-    assert!(store.get(ORIGINALS, fresh_key, 1 << 20).await.is_err(), "nothing copied");
+    let stored = store
+        .get(ORIGINALS, key, 1 << 20)
+        .await
+        .expect("first object");
+    assert_eq!(
+        stored.as_ref(),
+        body.as_slice(),
+        "the first upload is untouched"
+    );
+    assert!(
+        store.get(ORIGINALS, fresh_key, 1 << 20).await.is_err(),
+        "nothing copied"
+    );
 }
 
 /// Only reads and uploads go through presigned URLs: a presigned listing or delete is refused,
@@ -285,7 +314,12 @@ async fn presigned_urls_cannot_list_or_delete() {
     let server = TestServer::start().await;
     let store = server.store();
     store
-        .put(ORIGINALS, "t/img/a.jpg", bytes::Bytes::from_static(b"x"), "image/jpeg")
+        .put(
+            ORIGINALS,
+            "t/img/a.jpg",
+            bytes::Bytes::from_static(b"x"),
+            "image/jpeg",
+        )
         .await
         .expect("put");
     let get = store
@@ -304,5 +338,8 @@ async fn presigned_urls_cannot_list_or_delete() {
         .await
         .expect("delete");
     assert_eq!(delete.status(), StatusCode::FORBIDDEN);
-    assert!(store.head(ORIGINALS, "t/img/a.jpg").await.is_ok(), "still there");
+    assert!(
+        store.head(ORIGINALS, "t/img/a.jpg").await.is_ok(),
+        "still there"
+    );
 }
