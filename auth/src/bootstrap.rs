@@ -2,12 +2,12 @@
 //! at start, prints it once, and keeps it in `DATA_DIR/admin-key` (mode 0600) so the person who
 //! started it can find it again. Nobody else can: there is no built-in key.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use imgpipe_contract::keys::{KeyStore, Role};
 
 use crate::keys_api::{MakeKeyError, make_key};
+use crate::secret_file::write_private;
 
 /// The tenant of the first key, and of documents written before tenants existed.
 pub const DEFAULT_TENANT: &str = "default";
@@ -41,16 +41,4 @@ pub async fn first_admin_key(
     write_private(&path, format!("{key}\n").as_bytes())
         .map_err(|e| MakeKeyError::Invalid(format!("cannot write {}: {e}", path.display())))?;
     Ok(Some(key))
-}
-
-/// Writes a file only its owner may read, replacing any earlier one.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let _ = std::fs::remove_file(path);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod keys_api;
 mod principal;
 pub mod rate;
+pub mod secret_file;
 pub mod token;
 
 pub use authenticator::{Authenticator, CACHE_TTL, SESSION_COOKIE, authenticate, presented_key};

@@ -25,7 +25,7 @@ pub fn prepare(config: &mut Config, roles: Roles, addr: SocketAddr) -> anyhow::R
     if roles.serves_s3(config) && config.object_store.access_key.is_empty() {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-        let made = imgpipe_s3_server::load_or_create(&config.data_dir)?;
+        let made = crate::s3_credentials::load_or_create(&config.data_dir)?;
         let os = &mut config.object_store;
         (os.access_key, os.secret_key) = (made.access_key, made.secret_key);
     }

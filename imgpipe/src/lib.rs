@@ -10,6 +10,7 @@ mod headers;
 pub mod keys;
 mod pipeline;
 mod roles;
+mod s3_credentials;
 mod session;
 pub mod tag;
 pub mod thumbnail;

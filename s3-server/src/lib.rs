@@ -7,7 +7,6 @@
 
 mod access;
 mod config;
-mod credentials;
 mod error;
 mod fs_with_events;
 mod notify;
@@ -28,7 +27,6 @@ use s3s_fs::FileSystem;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use config::EmbeddedS3Config;
-pub use credentials::{Credentials, load_or_create};
 pub use error::S3ServerError;
 
 use fs_with_events::FsWithEvents;

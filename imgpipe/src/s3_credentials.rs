@@ -1,13 +1,13 @@
-//! The embedded endpoint's own credentials: made at random on first start and kept in
+//! The embedded S3 endpoint's own credentials: made at random on first start and kept in
 //! `DATA_DIR/s3-credentials.json` (mode 0600), unless the config names them. There is no built-in
 //! key: a default anyone can read in the README would open every original to anyone.
 
-use std::io::Write;
 use std::path::Path;
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::S3ServerError;
+use imgpipe_auth::secret_file::{random_hex, write_private};
 
 const FILE: &str = "s3-credentials.json";
 
@@ -28,47 +28,25 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// The credentials kept in `data_dir`, made and saved (0600) on first use.
-pub fn load_or_create(data_dir: &Path) -> Result<Credentials, S3ServerError> {
+pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Credentials> {
     let path = data_dir.join(FILE);
-    let invalid = |message: String| S3ServerError::InvalidConfig(message);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| invalid(format!("{} is unreadable: {e}", path.display()))),
+            .with_context(|| format!("{} is unreadable", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let credentials = Credentials {
-                access_key: format!("imgpipe-{}", random_text(8)?),
-                secret_key: random_text(30)?,
+                access_key: format!("imgpipe-{}", random_hex(8)?),
+                secret_key: random_hex(30)?,
             };
             write_private(
                 &path,
                 &serde_json::to_vec_pretty(&credentials).unwrap_or_default(),
             )
-            .map_err(|source| S3ServerError::CreateDir {
-                path: path.clone(),
-                source,
-            })?;
+            .with_context(|| format!("cannot write {}", path.display()))?;
             Ok(credentials)
         }
-        Err(e) => Err(invalid(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-}
-
-fn random_text(bytes: usize) -> Result<String, S3ServerError> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::getrandom(&mut buf)
-        .map_err(|e| S3ServerError::InvalidConfig(format!("no random numbers: {e}")))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Writes a file only its owner may read, created with that mode (never readable in between).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 #[cfg(test)]
