@@ -135,6 +135,10 @@ if [[ ${1:-} == --self-test ]]; then
         'compose.yaml|s/condition: service_completed_successfully/condition: service_done/|compose with an invalid depends_on condition'
         'Dockerfile|s/^USER 10001:10001$/USER 10001:10001\nRUN cd \/tmp/|Dockerfile with a lint error (cd in RUN)'
         'gateway/nginx.conf|s/proxy_pass http:\/\/metadata_store;/proxy_passs http:\/\/metadata_store;/|nginx.conf with an unknown directive'
+        'compose.yaml|s/^  IMGPIPE_BUS__PREFIX: imgpipe$/&\n  IMGPIPE_UPLOAD__TOKEN: s3cret/|compose setting the removed upload.token'
+        'compose.yaml|s/^  IMGPIPE_BUS__PREFIX: imgpipe$/&\n  IMGPIPE_ACCESS__ENABLED: "false"/|compose turning access control off'
+        'k8s/secret.yaml|/^  IMGPIPE_OBJECT_STORE__SECRET_KEY:/d|services on S3 without the S3 secret key'
+        'Dockerfile|s/^ENV IMGPIPE_LISTEN=/ENV IMGPIPE_OBJECT_STORE__SECRET_KEY=imgpipe-local-secret \\\n    IMGPIPE_LISTEN=/|an S3 secret baked into the image'
     )
     for case in "${cases[@]}"; do
         IFS='|' read -r file edit what <<<"$case"

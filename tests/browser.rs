@@ -1,12 +1,14 @@
-//! The page in a real browser: headless Chromium (Debian) driven by Playwright picks a cat photo,
-//! uploads it through the presigned URL, and sees its thumbnail and a cat tag appear; then uploads
-//! a scanned page, finds it by a word of its text in the search box, and filters by a category.
+//! The page in a real browser: headless Chromium (Debian) driven by Playwright signs in with the
+//! pipeline's admin key, picks a cat photo, uploads it through the presigned URL, and sees its
+//! thumbnail and a cat tag appear; then uploads a scanned page, finds it by a word of its text in
+//! the search box, and filters by a category. Nothing may be logged as a console error (the
+//! Content-Security-Policy's violations are).
 
 mod common;
 
 use std::process::Command;
 
-use common::{repo_root, spawn, test_config};
+use common::{admin_key, repo_root, spawn, test_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_uploads_a_cat_and_shows_its_thumbnail_and_tag() {
@@ -22,10 +24,12 @@ async fn page_uploads_a_cat_and_shows_its_thumbnail_and_tag() {
     let text_photo = root.join("tests/photos/page.png");
     let screenshot = root.join("target/browser-upload.png");
     let base = running.base_url.clone();
+    let key = admin_key(dir.path());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(root.join("tests/browser/upload.mjs"))
             .arg(&base)
+            .arg(&key)
             .arg(&photo)
             .arg("tabby,tiger cat,Egyptian cat")
             .arg(&screenshot)
@@ -43,6 +47,13 @@ async fn page_uploads_a_cat_and_shows_its_thumbnail_and_tag() {
         "browser test failed\nstdout: {stdout}\nstderr: {stderr}"
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("report JSON");
+    assert_eq!(report["signed_in"], true, "{report}");
+    assert_eq!(
+        report["console_errors"],
+        serde_json::json!([]),
+        "no console errors (CSP violations among them): {report}"
+    );
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
     assert_eq!(report["thumb_width"], 256, "{report}");
     assert_eq!(
         report["search"]["names"],

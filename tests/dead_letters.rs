@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, spawn, test_config};
+use common::{Client, admin_key, spawn, test_config};
 use imgpipe::dlq::{self, Summary};
 use imgpipe_contract::bus::{Bus, DeadLetter};
 use imgpipe_contract::event::Topic;
@@ -45,22 +45,30 @@ async fn all_dead(bus: &dyn Bus) -> Vec<DeadLetter> {
         .expect("dead letters")
 }
 
-/// Runs the real binary's `dlq list` on the pipeline's data dir.
-async fn cli_list(data_dir: &std::path::Path, extra: &[&str]) -> String {
+/// Runs the real binary's `dlq <args>` on `data_dir`: whether it succeeded, stdout, stderr.
+async fn cli(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
-        .args(["dlq", "list", "--data-dir"])
+        .arg("dlq")
+        .args(args)
+        .arg("--data-dir")
         .arg(data_dir)
-        .args(extra)
         .env_remove("IMGPIPE_CONFIG")
         .output()
         .await
         .expect("imgpipe runs");
-    assert!(
+    (
         out.status.success(),
-        "dlq list failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+        String::from_utf8(out.stdout).expect("utf-8"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs the real binary's `dlq list` on the pipeline's data dir: its stdout, and its stderr.
+async fn cli_list(data_dir: &std::path::Path, extra: &[&str]) -> (String, String) {
+    let args: Vec<&str> = ["list"].iter().chain(extra).copied().collect();
+    let (success, stdout, stderr) = cli(data_dir, &args).await;
+    assert!(success, "dlq list failed: {stderr}");
+    (stdout, stderr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +79,7 @@ async fn a_corrupt_upload_is_dead_lettered_listed_and_replayed() {
     config.retry.base_delay_ms = 20;
     config.retry.max_delay_ms = 40;
     let running = spawn(config.clone()).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
     let metrics = running.backends.metrics.clone();
 
     let ticket = client
@@ -118,7 +126,7 @@ async fn a_corrupt_upload_is_dead_lettered_listed_and_replayed() {
     );
 
     // The real command, in both formats.
-    let json = cli_list(dir.path(), &["--json"]).await;
+    let (json, _) = cli_list(dir.path(), &["--json"]).await;
     let lines: Vec<Value> = json
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
@@ -128,9 +136,23 @@ async fn a_corrupt_upload_is_dead_lettered_listed_and_replayed() {
         vec![serde_json::to_value(&expected).expect("json")],
         "{json}"
     );
-    let text = cli_list(dir.path(), &["--queue", "resizer"]).await;
+    let (text, stderr) = cli_list(dir.path(), &["--queue", "resizer"]).await;
     assert_eq!(text, format!("{}\n", expected.line()));
-    assert_eq!(cli_list(dir.path(), &["--queue", "recognizer"]).await, "");
+    assert!(!stderr.contains("no dead letters"), "{stderr}");
+    // An empty list says so, on stderr: stdout stays the (empty) listing.
+    for format in [&[][..], &["--json"]] {
+        let args: Vec<&str> = ["--queue", "recognizer"]
+            .iter()
+            .chain(format)
+            .copied()
+            .collect();
+        let (listed, stderr) = cli_list(dir.path(), &args).await;
+        assert_eq!(listed, "", "{format:?}");
+        assert!(
+            stderr.contains("no dead letters in recognizer"),
+            "{format:?}: {stderr}"
+        );
+    }
 
     // Replayed: delivered again with its attempts counted from 1 (so retried as often as the
     // first time round, not dead-lettered at once), given up on again, and the document is
@@ -161,4 +183,30 @@ async fn a_corrupt_upload_is_dead_lettered_listed_and_replayed() {
 
     drop(bus);
     running.stop().await.expect("clean stop");
+}
+
+/// A queue that is not one of the pipeline's is an error naming the real ones, for `list` and
+/// `replay` alike, found before the bus is even opened; nothing goes to stdout.
+#[tokio::test]
+async fn an_unknown_queue_is_an_error_naming_the_known_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["list", "--queue", "bogus"][..],
+        &["list", "--queue", "bogus", "--json"],
+        &["replay", "--queue", "bogus"],
+    ] {
+        let (success, stdout, stderr) = cli(dir.path(), args).await;
+        assert!(!success, "{args:?} succeeded: {stdout}");
+        assert_eq!(stdout, "", "{args:?}");
+        assert!(
+            stderr.contains("unknown queue \"bogus\""),
+            "{args:?}: {stderr}"
+        );
+        for queue in dlq::pipeline_queues() {
+            assert!(
+                stderr.contains(&queue),
+                "{args:?}: {stderr} does not name {queue}"
+            );
+        }
+    }
 }

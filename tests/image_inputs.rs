@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, dims, labels, photo, spawn, test_config, wait_idle};
+use common::{Client, admin_key, dims, labels, photo, spawn, test_config, wait_idle};
 use imgpipe_contract::config::RenditionFormat;
 use serde_json::Value;
 
@@ -16,7 +16,7 @@ const DEADLINE: Duration = Duration::from_secs(120);
 async fn corrupt_files_fail_with_a_reason_and_the_next_photo_succeeds() {
     let dir = tempfile::tempdir().expect("tempdir");
     let running = spawn(test_config(dir.path())).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
 
     let china = photo("china.jpg");
     let truncated = client
@@ -118,7 +118,7 @@ async fn corrupt_files_fail_with_a_reason_and_the_next_photo_succeeds() {
 async fn phone_formats_and_camera_metadata_reach_the_document() {
     let dir = tempfile::tempdir().expect("tempdir");
     let running = spawn(test_config(dir.path())).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
 
     // (file, content type, format recorded, upright size)
     let uploads = [
@@ -163,7 +163,7 @@ async fn webp_renditions_are_served_and_tagged() {
     let mut config = test_config(dir.path());
     config.resizer.format = RenditionFormat::Webp;
     let running = spawn(config).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
 
     let ticket = client
         .upload("chelsea.jpg", "image/jpeg", photo("chelsea.jpg"))

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, dims, labels, photo, spawn, test_config, wait_idle};
+use common::{Client, admin_key, dims, labels, photo, spawn, test_config, wait_idle};
 use imgpipe_contract::bus::Message;
 use imgpipe_contract::event::{
     S3Bucket, S3Entity, S3Event, S3EventRecord, S3Object, Topic, encode_key,
@@ -53,7 +53,7 @@ const PHOTOS: &[(&str, &str, &[&str])] = &[
 async fn photos_get_renditions_and_plausible_tags() {
     let dir = tempfile::tempdir().expect("tempdir");
     let running = spawn(test_config(dir.path())).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
 
     let mut tickets = Vec::new();
     for (name, content_type, _) in PHOTOS {
@@ -177,11 +177,14 @@ async fn photos_get_renditions_and_plausible_tags() {
     let (status, _) = client.get_json("/api/images/nonexistent").await;
     assert_eq!(status, 404);
 
-    // Operations: health, readiness, and per-stage counters in Prometheus format.
+    // Operations: health, readiness, and per-stage counters in Prometheus format. Health and
+    // readiness answer anyone (probes carry no key); metrics need an admin key.
     let get = |path: &str| client.http.get(format!("{}{path}", client.base)).send();
     assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
     assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
-    let metrics = get("/metrics")
+    let metrics = client
+        .api(reqwest::Method::GET, "/metrics")
+        .send()
         .await
         .expect("metrics")
         .text()
@@ -257,7 +260,7 @@ fn unsigned(mut doc: Value) -> Value {
 async fn duplicated_event_leaves_one_unchanged_document() {
     let dir = tempfile::tempdir().expect("tempdir");
     let running = spawn(test_config(dir.path())).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
     let ticket = client
         .upload("cat.jpg", "image/jpeg", photo("chelsea.jpg"))
         .await;
@@ -295,11 +298,13 @@ async fn a_completed_upload_is_processed_when_the_store_does_not_notify() {
     let mut config = test_config(dir.path());
     config.object_store.notify = false;
     let running = spawn(config).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
     let complete = |id: &str, key: &str| {
         client
-            .http
-            .post(format!("{}/api/uploads/{id}/complete", client.base))
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/uploads/{id}/complete"),
+            )
             .json(&serde_json::json!({ "key": key }))
             .send()
     };
@@ -323,6 +328,14 @@ async fn a_completed_upload_is_processed_when_the_store_does_not_notify() {
     let other = "0190a3e5-0000-7000-8000-000000000000";
     let foreign = complete(other, &ticket.key).await.expect("API");
     assert_eq!(foreign.status(), 400, "a key of another upload");
+    // Keys are `<tenant>/<image-id>/<filename>`: the same upload under another tenant than the
+    // caller's is not the caller's to complete.
+    let (tenant, rest) = ticket.key.split_once('/').expect("tenant/id/name");
+    assert_eq!(tenant, "default", "the admin key's tenant: {}", ticket.key);
+    let elsewhere = complete(&ticket.image_id, &format!("elsewhere/{rest}"))
+        .await
+        .expect("API");
+    assert_eq!(elsewhere.status(), 400, "a key of another tenant");
     let done = complete(&ticket.image_id, &ticket.key).await.expect("API");
     assert_eq!(done.status(), 202);
     let doc = client.wait_terminal(&ticket.image_id, DEADLINE).await;
@@ -343,7 +356,7 @@ async fn presigned_urls_are_short_lived_and_scoped() {
     config.upload.max_bytes = 1024 * 1024;
     config.upload.url_ttl_secs = 2;
     let running = spawn(config).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
     let bytes = photo("chelsea.jpg");
 
     // The API refuses what it will not sign.
@@ -434,7 +447,7 @@ async fn upload_requests_are_rate_limited_per_client() {
     let mut config = test_config(dir.path());
     config.upload.rate_per_minute = 2;
     let running = spawn(config).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
     for _ in 0..2 {
         let res = client.request_upload("a.jpg", "image/jpeg", 10).await;
         assert_eq!(res.status(), 201);
@@ -459,7 +472,7 @@ async fn upload_requests_are_rate_limited_per_client() {
 async fn text_in_pictures_is_found_by_search() {
     let dir = tempfile::tempdir().expect("tempdir");
     let running = spawn(test_config(dir.path())).await;
-    let client = Client::new(&running.base_url);
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
 
     let page = client
         .upload("scan 0142.png", "image/png", photo("page.png"))

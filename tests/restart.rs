@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, photo, repo_root};
+use common::{Client, admin_key, photo, repo_root};
 
 /// Starts the binary on a free port and returns it with the base URL it printed.
 fn start(data_dir: &Path) -> (Child, String) {
@@ -44,7 +44,9 @@ fn start(data_dir: &Path) -> (Child, String) {
 async fn killed_mid_batch_every_image_finishes_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut first, base) = start(dir.path());
-    let client = Client::new(&base);
+    // Made at the first start; the second finds keys in the store and makes none.
+    let key = admin_key(dir.path());
+    let client = Client::new(&base, &key);
 
     let files = [
         "china.jpg",
@@ -75,7 +77,12 @@ async fn killed_mid_batch_every_image_finishes_once() {
     );
 
     let (mut second, base) = start(dir.path());
-    let client = Client::new(&base);
+    assert_eq!(
+        admin_key(dir.path()),
+        key,
+        "the first key is kept across restarts"
+    );
+    let client = Client::new(&base, &key);
     let deadline = Instant::now() + Duration::from_secs(180);
     for id in &ids {
         let left = deadline.saturating_duration_since(Instant::now());

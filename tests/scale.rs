@@ -39,7 +39,7 @@ async fn separate_processes_on_rabbitmq_and_postgres_lose_nothing() {
         prefix: PREFIX.to_owned(),
         ..vhost.config()
     };
-    let env = vec![
+    let mut env = vec![
         ("IMGPIPE_BUS__KIND".to_owned(), "rabbitmq".to_owned()),
         ("IMGPIPE_BUS__URL".to_owned(), bus.url.clone()),
         ("IMGPIPE_BUS__PREFIX".to_owned(), PREFIX.to_owned()),
@@ -63,6 +63,14 @@ async fn separate_processes_on_rabbitmq_and_postgres_lose_nothing() {
         model_path("OCR_DET_MODEL", "ocr/PP-OCRv6_det_small.onnx"),
         model_path("OCR_REC_MODEL", "ocr/PP-OCRv6_rec_small.onnx"),
     ];
+    // No built-in S3 credentials: the object-store process and every process that talks to it
+    // get the same ones, made for this run.
+    let access_key = format!("scale-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let secret_key = uuid::Uuid::new_v4().simple().to_string();
+    env.extend([
+        ("IMGPIPE_OBJECT_STORE__ACCESS_KEY".to_owned(), access_key),
+        ("IMGPIPE_OBJECT_STORE__SECRET_KEY".to_owned(), secret_key),
+    ]);
     // Runs as its own task so that a failure still reaches the clean-up below.
     let outcome = tokio::spawn(scenario(env, bus, vhost.name.clone())).await;
     PostgresDb::drop_schema(&pg)
@@ -88,6 +96,8 @@ fn model_path(key: &str, file: &str) -> (String, String) {
 }
 
 struct Pipeline {
+    /// The admin key the metadata-store process made at its first start (the schema is new).
+    admin_key: String,
     store: Service,
     meta: Service,
     api: Service,
@@ -104,6 +114,7 @@ impl Pipeline {
             store.base_url.clone(),
         ));
         let meta = services::start("metadata-store", "metadata-store", &env, dir, START).await;
+        let admin_key = common::admin_key(&dir.join("metadata-store"));
         let api = services::start("upload-api", "upload-api", &env, dir, START).await;
         let mut resizers = Vec::new();
         let mut recognizers = Vec::new();
@@ -115,6 +126,7 @@ impl Pipeline {
             );
         }
         Pipeline {
+            admin_key,
             store,
             meta,
             api,
@@ -171,14 +183,18 @@ fn photo_set(n: usize) -> Vec<(String, &'static str, Vec<u8>)> {
 }
 
 /// Uploads `photos` through the API and presigned PUTs, eight at a time.
-async fn upload_all(base: &str, photos: Vec<(String, &'static str, Vec<u8>)>) -> Vec<Ticket> {
+async fn upload_all(
+    base: &str,
+    key: &str,
+    photos: Vec<(String, &'static str, Vec<u8>)>,
+) -> Vec<Ticket> {
     let mut lanes: Vec<Vec<_>> = (0..8).map(|_| Vec::new()).collect();
     for (i, photo) in photos.into_iter().enumerate() {
         lanes[i % 8].push(photo);
     }
     let mut tasks = tokio::task::JoinSet::new();
     for lane in lanes {
-        let client = Client::new(base);
+        let client = Client::new(base, key);
         tasks.spawn(async move {
             let mut tickets = Vec::new();
             for (name, content_type, bytes) in lane {
@@ -226,12 +242,13 @@ fn count(docs: &BTreeMap<String, Value>, status: &str) -> usize {
 async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut pipeline = Pipeline::start(env, dir.path()).await;
-    let api = Client::new(&pipeline.api.base_url);
-    let query = Client::new(&pipeline.meta.base_url);
+    let key = pipeline.admin_key.clone();
+    let api = Client::new(&pipeline.api.base_url, &key);
+    let query = Client::new(&pipeline.meta.base_url, &key);
 
     let mut photos = photo_set(PHOTOS);
     let late = photos.split_off(PHOTOS - LATE);
-    let mut tickets = upload_all(&pipeline.api.base_url, photos).await;
+    let mut tickets = upload_all(&pipeline.api.base_url, &key, photos).await;
 
     // Fault injection while the photos are being processed.
     let deadline = Instant::now() + DEADLINE;
@@ -261,7 +278,7 @@ async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
     );
 
     // After the cut: these reach the pipeline only if the object store reconnected.
-    tickets.extend(upload_all(&pipeline.api.base_url, late).await);
+    tickets.extend(upload_all(&pipeline.api.base_url, &key, late).await);
     let corrupt = api
         .upload(
             "notes.jpg",
@@ -341,6 +358,7 @@ async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
     for recognizer in &pipeline.recognizers {
         let ok = recognizer
             .metric(
+                &key,
                 "imgpipe_messages_total",
                 &["stage=\"recognizer\"", "outcome=\"ok\""],
             )

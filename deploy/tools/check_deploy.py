@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """Cross-checks deploy/ against itself and against the Rust sources, where schemas cannot look:
 
-- every IMGPIPE_* variable (compose, ConfigMap, Secret, container env) is a key of
-  core/src/config.rs (the binary refuses unknown keys) and its value parses as the key's type
-  the way Config::load reads variables (TOML scalar, else string);
+- every IMGPIPE_* variable (compose, ConfigMap, Secret, container env, Dockerfile ENV) is a key
+  of the config in contract/src/config/ (the binary refuses an unknown SECTION__KEY and ignores an
+  unknown single word, either way a mistake here) and its value is read as the key's type the way
+  Config::load reads variables (string settings as they are; others as a TOML scalar or array,
+  else a string);
+- access control and S3 credentials: no service turns access control off
+  (IMGPIPE_ACCESS__ENABLED=false, IMGPIPE_ACCESS__INSECURE=true), every imgpipe service on an
+  external S3 (IMGPIPE_OBJECT_STORE__KIND=s3) is given IMGPIPE_OBJECT_STORE__ACCESS_KEY and
+  __SECRET_KEY (there are no built-in ones), and the image bakes in no secret (ENV/ARG);
 - every imgpipe container runs a subcommand of imgpipe/src/cli.rs;
 - MinIO publishes to the exchange and routing key the code uses (`<prefix>.events`,
   `storage.object.created`), and KEDA watches the queue its target Deployment consumes
@@ -64,11 +70,30 @@ def name_of(root: Path, path: Path) -> str:
 # --- Facts from the Rust sources ----------------------------------------------------------------
 
 
+# Where the facts live in the code. The config is one file or a module folder of them.
+CONFIG = "contract/src/config"
+TOPOLOGY = "engines/bus-rabbitmq/src/topology.rs"
+TOPICS = "contract/src/event/topics.rs"
+ROLES = "imgpipe/src/roles.rs"
+CLI = "imgpipe/src/cli.rs"
+
+
+def read_config(root: Path) -> str:
+    """The config's sources: CONFIG.rs, else every CONFIG/*.rs but its tests."""
+    single = root / f"{CONFIG}.rs"
+    if single.exists():
+        return single.read_text()
+    files = sorted(p for p in (root / CONFIG).glob("*.rs") if p.name != "tests.rs")
+    if not files:
+        error(CONFIG, f"neither {CONFIG}.rs nor {CONFIG}/*.rs exists (deploy/tools/check_deploy.py reads it)")
+    return "\n".join(p.read_text() for p in files)
+
+
 class Facts:
     """What deploy/ must agree with, read from the code."""
 
     def __init__(self, root: Path):
-        config = read(root, "core/src/config.rs")
+        config = read_config(root)
         structs = {
             m.group(1): re.findall(r"^\s*pub (\w+): ([^,\n]+),", m.group(2), re.M)
             for m in re.finditer(r"pub struct (\w+) \{(.*?)\n\}", config, re.S)
@@ -86,44 +111,44 @@ class Facts:
             else:
                 self.keys[f"IMGPIPE_{field.upper()}"] = ty
         if len(self.keys) < 10:
-            error("core/src/config.rs", "cannot read the config keys; update deploy/tools/check_deploy.py")
-        self.prefix = must(
-            re.search(r"BusConfig \{.*?prefix: \"([^\"]*)\"", config, re.S), "core/src/config.rs", "bus.prefix default"
-        )
-        topology = read(root, "core/src/bus/rabbitmq/topology.rs")
+            error(CONFIG, "cannot read the config keys; update deploy/tools/check_deploy.py")
+        for key in ("IMGPIPE_ACCESS__ENABLED", "IMGPIPE_OBJECT_STORE__ACCESS_KEY", "IMGPIPE_OBJECT_STORE__SECRET_KEY"):
+            if key not in self.keys:
+                error(CONFIG, f"no config key {key}; update deploy/tools/check_deploy.py")
+        # The default in `impl Default for BusConfig` (no brace between the name and the value).
+        self.prefix = must(re.search(r"BusConfig \{[^}]*?prefix: \"([^\"]*)\"", config), CONFIG, "bus.prefix default")
+        topology = read(root, TOPOLOGY)
         self.exchange_suffix = must(
             re.search(r"fn exchange\(&self\) -> String \{\s*self\.join\(\"([^\"]+)\"\)", topology),
-            "core/src/bus/rabbitmq/topology.rs",
+            TOPOLOGY,
             "the exchange name",
         )
-        topics = read(root, "core/src/event/topics.rs")
+        topics = read(root, TOPICS)
         self.object_created = must(
             re.search(r"OBJECT_CREATED: &'static str = \"([^\"]+)\"", topics),
-            "core/src/event/topics.rs",
+            TOPICS,
             "Topic::OBJECT_CREATED",
         )
-        pipeline = read(root, "imgpipe/src/pipeline.rs")
-        # subcommand -> queue it consumes
-        self.queues = {
-            role: queue
-            for role, queue in re.findall(
-                r"fn (\w+)_subscription\(\) -> Subscription \{\s*Subscription::new\(\s*\"([^\"]+)\"", pipeline
+        # role -> the queue it consumes: each role's crate (named in roles.rs) declares its
+        # subscription in its lib.rs.
+        roles = read(root, ROLES)
+        self.queues = {}
+        for role, crate in sorted(set(re.findall(r"\(self\.(\w+), imgpipe_(\w+)::subscription\(\)\)", roles))):
+            rel = f"{crate.replace('_', '-')}/src/lib.rs"
+            queue = re.search(
+                r"fn subscription\(\) -> Subscription \{\s*Subscription::new\(\s*\"([^\"]+)\"", read(root, rel)
             )
-        }
-        meta = read(root, "metadata-store/src/lib.rs")
-        queue = re.search(r"Subscription::new\(\s*\"([^\"]+)\"", meta)
-        if queue:
-            self.queues["metadata_store"] = queue.group(1)
+            if queue:
+                self.queues[role.replace("_", "-")] = queue.group(1)
         if not {"resizer", "recognizer"} <= self.queues.keys():
-            error("imgpipe/src/pipeline.rs", "cannot find the resizer and recognizer subscriptions")
-        self.queues = {role.replace("_", "-"): q for role, q in self.queues.items()}
-        cli = read(root, "imgpipe/src/cli.rs")
-        body = must(re.search(r"enum Command \{(.*?)\n\}", cli, re.S), "imgpipe/src/cli.rs", "enum Command")
+            error(ROLES, "cannot find the resizer and recognizer subscriptions")
+        cli = read(root, CLI)
+        body = must(re.search(r"enum Command \{(.*?)\n\}", cli, re.S), CLI, "enum Command")
         self.subcommands = {
             re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower() for name in re.findall(r"^\s*(\w+)\(", body, re.M)
         }
         if "resizer" not in self.subcommands:
-            error("imgpipe/src/cli.rs", "cannot read the subcommands")
+            error(CLI, "cannot read the subcommands")
 
     def check_env(self, where: str, name: str, value) -> None:
         """An IMGPIPE_* variable: a known key, with a value Config::load reads as its type."""
@@ -131,29 +156,49 @@ class Facts:
             return
         ty = self.keys.get(name)
         if ty is None:
-            error(where, f"{name} is not a config key (core/src/config.rs); the process would refuse to start")
+            effect = "ignores it" if "__" not in name else "would refuse to start"
+            error(where, f"{name} is not a config key ({CONFIG}); the process {effect}")
             return
         if value is None:
             return
         raw = str(value).lower() if isinstance(value, bool) else str(value)
-        try:
-            parsed = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = raw
         inner = re.sub(r"^Option<(.*)>$", r"\1", ty)
+        # Settings whose default is a string (strings, paths, addresses, enums) take the value as
+        # it is; the others read it as TOML first.
+        if inner in {"String", "PathBuf", "SocketAddr"} or inner in self.enums:
+            parsed = raw
+        else:
+            try:
+                parsed = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                parsed = raw
         ok = {
-            "String": isinstance(parsed, str),
-            "PathBuf": isinstance(parsed, str),
-            "SocketAddr": isinstance(parsed, str),
+            "String": True,
+            "PathBuf": True,
+            "SocketAddr": True,
             "bool": isinstance(parsed, bool),
-            "Vec<String>": isinstance(parsed, list),
         }.get(inner)
+        if inner.startswith("Vec<"):
+            ok = isinstance(parsed, list)
         if inner in {"u8", "u16", "u32", "u64", "usize", "i32", "i64"}:
             ok = isinstance(parsed, int) and not isinstance(parsed, bool) and parsed >= 0
         if inner in self.enums:
             ok = isinstance(parsed, str) and parsed in self.enums[inner]
         if ok is False:
-            error(where, f"{name}={raw!r} is not read as a {ty} (values go through TOML first: quote it)")
+            error(where, f"{name}={raw!r} is not read as a {ty}")
+
+    def check_access(self, where: str, env: dict) -> None:
+        """One imgpipe service's whole environment (a value None: set, but not known here, as in a
+        Secret's base64 `data`): access control stays on, and an external S3 comes with its
+        credentials."""
+        if str(env.get("IMGPIPE_ACCESS__ENABLED", "true")).lower() == "false":
+            error(where, "IMGPIPE_ACCESS__ENABLED=false: every caller would be an admin; keep access control on")
+        if str(env.get("IMGPIPE_ACCESS__INSECURE", "false")).lower() == "true":
+            error(where, "IMGPIPE_ACCESS__INSECURE=true: keep access control on (keys from `imgpipe keys create`)")
+        if str(env.get("IMGPIPE_OBJECT_STORE__KIND", "embedded")) == "s3":
+            for key in ("IMGPIPE_OBJECT_STORE__ACCESS_KEY", "IMGPIPE_OBJECT_STORE__SECRET_KEY"):
+                if env.get(key, "") == "":
+                    error(where, f"object store kind s3 without {key}: there are no built-in S3 credentials")
 
 
 # --- compose ------------------------------------------------------------------------------------
@@ -213,6 +258,7 @@ def check_compose(root: Path, deploy: Path, facts: Facts) -> str:
                 error(where, "no healthcheck")
             for key, value in environment(svc).items():
                 facts.check_env(where, key, value)
+            facts.check_access(where, environment(svc))
     if not imgpipe:
         error(rel, "no imgpipe service found")
     prefixes = {environment(services[n]).get("IMGPIPE_BUS__PREFIX", facts.prefix) for n in imgpipe}
@@ -307,6 +353,17 @@ def check_k8s(root: Path, deploy: Path, facts: Facts) -> str:
         doc = found[1]
         return set((doc.get("data") or {}).keys()) | set((doc.get("stringData") or {}).keys())
 
+    def data_values(kind: str, name: str) -> dict:
+        """A ConfigMap's or Secret's keys with their values (a Secret's `data` is base64: None)."""
+        found = by_kind.get(kind, {}).get(name)
+        if not found:
+            return {}
+        doc = found[1]
+        data = doc.get("data") or {}
+        if kind == "Secret":
+            data = dict.fromkeys(data)
+        return {**data, **(doc.get("stringData") or {})}
+
     configs = by_kind.get("ConfigMap", {})
     prefix = facts.prefix
     for kind in ("ConfigMap", "Secret"):
@@ -347,11 +404,18 @@ def check_k8s(root: Path, deploy: Path, facts: Facts) -> str:
                 for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
                     if key in src and data_keys(kind, src[key].get("name")) is None:
                         error(cw, f"envFrom {kind} {src[key].get('name')} is not defined")
+            env: dict = {}
+            for src in c.get("envFrom") or []:
+                for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                    if key in src:
+                        env.update(data_values(kind, src[key].get("name")))
             for var in c.get("env") or []:
                 facts.check_env(cw, var.get("name", ""), var.get("value"))
+                env[var.get("name", "")] = var.get("value")
                 ref = (var.get("valueFrom") or {}).get("secretKeyRef")
                 if ref and ref.get("key") not in (data_keys("Secret", ref.get("name")) or set()):
                     error(cw, f"secretKeyRef {ref.get('name')}/{ref.get('key')} is not defined")
+            facts.check_access(cw, env)
             ports = {p.get("name") for p in c.get("ports") or []}
             for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
                 get = (c.get(probe) or {}).get("httpGet") or {}
@@ -435,9 +499,13 @@ def check_dockerfile(root: Path, deploy: Path, facts: Facts) -> str:
     count = 0
     for line in text.splitlines():
         words = line.split()
-        if words and words[0].upper() == "ENV":
-            for name, value in re.findall(r"(\w+)=(\S+)", line):
-                facts.check_env(f"{rel} ENV", name, value)
+        if words and words[0].upper() in {"ENV", "ARG"}:
+            for name, value in re.findall(r"(\w+)=(\S*)", line):
+                if words[0].upper() == "ENV":
+                    facts.check_env(f"{rel} ENV", name, value)
+                if re.search(r"SECRET|PASSWORD|ACCESS_KEY|TOKEN|API_KEY", name, re.I):
+                    error(f"{rel} {words[0].upper()}", f"{name}: no secret in the image (anyone with it can read it); "
+                          "pass it at run time")
         if not words or words[0].upper() not in {"COPY", "ADD"} or any(w.startswith("--from") for w in words):
             continue
         sources = [w for w in words[1:] if not w.startswith("--")][:-1]
@@ -445,7 +513,7 @@ def check_dockerfile(root: Path, deploy: Path, facts: Facts) -> str:
             count += 1
             if src != "." and not glob.glob(str(root / src)):
                 error(rel, f"COPY source {src} does not exist in the repository")
-    return f"Dockerfile COPY sources exist ({count}), ENV keys are config keys"
+    return f"Dockerfile COPY sources exist ({count}), ENV keys are config keys, no secret in ENV or ARG"
 
 
 # --- gateway and inline shell -------------------------------------------------------------------

@@ -65,7 +65,13 @@ pub fn router(
 
 /// `GET /` is both the page and S3's ListBuckets: a signed request is S3's.
 async fn index(State(state): State<WebState>, request: Request) -> Response {
-    let signed = request.headers().contains_key(header::AUTHORIZATION)
+    // Only a SigV4 signature makes it S3's: a Bearer key (or a proxy's Basic credentials) on a
+    // request for the page is still a request for the page.
+    let signed = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256"))
         || request
             .uri()
             .query()

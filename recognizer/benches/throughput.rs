@@ -9,11 +9,13 @@
 //! ```
 //!
 //! Ours: callers (twice the batch size, as `recognizer.concurrency` is by default) each take the
-//! next preview's JPEG bytes, decode, resize to the model input and normalise in their own
-//! thread, and hand the tensor to the classifier's batcher; the count is of images whose tags
-//! and categories came back. Ours, model only: the same callers hand in the tensors made
-//! beforehand (what the Python side runs), so the difference between the two columns is the
-//! preprocessing. Python: the tensors our preprocessing made from the same previews, stacked
+//! next preview's JPEG bytes through `Classifier::recognize_bytes`, the path the recognizer
+//! stage and `imgpipe tag` take: decode, resize to the model input and normalise in their own
+//! thread, then the classifier's batcher; the count is of images whose tags and categories came
+//! back. Ours, model only: the same callers hand in the tensors made beforehand (what the Python
+//! side runs) through the second half of that path (`recognize_tensor`, behind the crate's
+//! `bench` feature, which its dev-dependency on itself turns on), so the difference between the
+//! two columns is the preprocessing. Python: the tensors our preprocessing made from the same previews, stacked
 //! into batches beforehand, timed around `session.run` only. Both use the same number of
 //! inference threads: ours `recognizer.parallel_runs` (2) sessions running side by side with
 //! `recognizer.intra_threads` (1) each, as the recognizer runs by default; Python one session
@@ -71,6 +73,11 @@ struct Options {
     intra_threads: Option<usize>,
 }
 
+const USAGE: &str = "usage: cargo bench -p imgpipe-recognizer --bench throughput -- \
+    [--seconds 5] [--rounds 3] [--batches 1,8,32] [--callers N (default: twice the batch)] \
+    [--parallel-runs N] [--intra-threads N] (defaults: recognizer.parallel_runs and \
+    recognizer.intra_threads)";
+
 fn options() -> Result<Options, Error> {
     let mut options = Options {
         seconds: 5.0,
@@ -103,7 +110,11 @@ fn options() -> Result<Options, Error> {
                 options.intra_threads = Some(args.next().ok_or("--intra-threads N")?.parse()?)
             }
             "--bench" => {} // passed by `cargo bench`
-            other => return Err(format!("unknown argument {other}").into()),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
         }
     }
     Ok(options)
@@ -325,7 +336,7 @@ fn run_for(
             Input::Previews(previews) => {
                 let (name, bytes) = &previews[i % previews.len()];
                 classifier
-                    .recognize_bytes(bytes, 5)
+                    .recognize_bytes(bytes, 0, 5)
                     .map_err(|e| format!("{name}: {e}"))?;
             }
             Input::Tensors(tensors) => {

@@ -11,7 +11,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use serde::Serialize;
 
-use crate::batcher::{BatchStats, Batcher, Model};
+use crate::batcher::{BatchStats, Batcher, Model, Ticket};
 use crate::error::RecognizerError;
 use crate::gate::Gate;
 use crate::taxonomy::Taxonomy;
@@ -24,6 +24,15 @@ pub struct Recognition {
     pub tags: Vec<Tag>,
     /// The editor categories scoring at least `recognizer.category_min_score`, best first.
     pub categories: Vec<Category>,
+}
+
+/// What [`Classifier::recognize_bytes`] gives: the picture as decoded and what the model says.
+#[derive(Debug, Clone)]
+pub struct Recognized {
+    /// The picture, upright, at the scale it was decoded at (see
+    /// [`Classifier::recognize_bytes`]): what the model input was made from.
+    pub image: DynamicImage,
+    pub recognition: Recognition,
 }
 
 /// An ImageNet classifier (EfficientNet-Lite0 by default) over ONNX Runtime.
@@ -69,24 +78,14 @@ impl Classifier {
     /// ([`RecognizerError::is_setup`]).
     pub fn load(config: &RecognizerConfig) -> Result<Self, RecognizerError> {
         // Every path is checked before the runtime is touched, so a bad config is reported the
-        // same way whether or not the library is already loaded in this process.
+        // same way whether or not the library is already loaded in this process. The OCR models
+        // are not the classifier's.
+        crate::setup::check_setup(&RecognizerConfig {
+            ocr: false,
+            ..config.clone()
+        })?;
         let library = runtime::library_path(&config.onnxruntime);
         let taxonomy_path = Some(config.taxonomy.as_path()).filter(|p| !p.as_os_str().is_empty());
-        for (what, path) in [
-            ("ONNX Runtime library", Some(library.as_path())),
-            ("model", Some(config.model.as_path())),
-            ("labels file", Some(config.labels.as_path())),
-            ("taxonomy file", taxonomy_path),
-        ] {
-            if let Some(path) = path
-                && !path.is_file()
-            {
-                return Err(RecognizerError::MissingFile {
-                    what,
-                    path: path.to_owned(),
-                });
-            }
-        }
         let labels = read_labels(&config.labels)?;
         let environment = runtime::environment(&library)?;
         let placed = provider::place(&environment, config)?;
@@ -112,41 +111,28 @@ impl Classifier {
         let batch_size = if signature.fixed_batch {
             1
         } else {
-            config.batch_size.max(1)
+            config.batch_size
         };
-        // More sessions on the provider the first one landed on, for runs side by side.
-        let mut models = vec![run_model(
+        let models = sessions(
+            &environment,
+            config,
             placed.session,
-            signature.input.clone(),
-            signature.output.clone(),
-        )];
-        for _ in 1..config.parallel_runs.max(1) {
-            let session = provider::session_on(&environment, config, placed.provider)?;
-            models.push(run_model(
-                session,
-                signature.input.clone(),
-                signature.output.clone(),
-            ));
-        }
+            placed.provider,
+            &signature,
+        )?;
         let batcher = Batcher::start(
             batch_size,
             Duration::from_millis(config.batch_wait_ms),
             models,
         )?;
         let gate = Gate::new(preprocessing_at_once(config, placed.provider));
-        tracing::info!(
-            model = %config.model.display(),
-            name = %config.model_name,
-            version = %config.model_version,
-            classes = labels.len(),
-            categories = taxonomy.len(),
-            intra_threads = config.intra_threads,
-            parallel_runs = config.parallel_runs.max(1),
+        log_loaded(
+            config,
+            &labels,
+            &taxonomy,
             batch_size,
-            batch_wait_ms = config.batch_wait_ms,
-            preprocessing_at_once = gate.size(),
-            execution_provider = placed.provider.as_str(),
-            "loaded classifier"
+            &gate,
+            placed.provider,
         );
         Ok(Classifier {
             batcher,
@@ -164,51 +150,45 @@ impl Classifier {
         })
     }
 
-    /// Decodes `bytes` (JPEG, PNG, WebP, ...; EXIF orientation applied), preprocesses it in this
-    /// thread and classifies it in the next batch. Blocks until the batch has run: call it from
-    /// a thread that may block. Bytes that do not decode give [`RecognizerError::Decode`]
-    /// without touching the batch.
+    /// The one way to recognize an image, for the bus handler, `imgpipe tag` and the benchmark
+    /// alike: decodes `bytes` (JPEG, PNG, WebP, ...; EXIF orientation applied) and makes the model
+    /// input in this thread, in turn with the other callers preparing theirs (as many at once as
+    /// the model leaves cores free), then classifies it in the next batch, keeping the `top_k`
+    /// best tags. Returns the tags and categories with the image as decoded, for whatever else
+    /// reads the picture (OCR), so the bytes are decoded once.
+    ///
+    /// A JPEG is decoded at reduced scale (see [`preprocess::decode_at_least`]): as small as the
+    /// model input allows, or with its longer side at least `min_long` (0 for classification
+    /// only).
+    ///
+    /// Blocks until the batch has run: call it from a thread that may block. Bytes that do not
+    /// decode give [`RecognizerError::Decode`] without holding up the batch.
     pub fn recognize_bytes(
         &self,
         bytes: &[u8],
+        min_long: u32,
         top_k: usize,
-    ) -> Result<Recognition, RecognizerError> {
+    ) -> Result<Recognized, RecognizerError> {
         // Announced before queuing at the gate, so a batch forming meanwhile waits for this
-        // image (at most `batch_wait_ms`) rather than running without it.
+        // image (at most `batch_wait_ms`) rather than running without it. Dropped unused when
+        // the image fails, which tells the batch not to wait.
         let ticket = self.batcher.reserve();
-        let turn = self.gate.enter();
-        let image = preprocess::decode_at_least(bytes, preprocess::RESIZE_SHORTER, 0)?;
-        let input = preprocess::tensor(&image)?;
-        drop(turn);
-        let logits = ticket.run(input, 1)?;
-        self.interpret(&logits, top_k)
+        let (image, input) = {
+            let _turn = self.gate.enter();
+            let image = preprocess::decode_at_least(bytes, preprocess::RESIZE_SHORTER, min_long)?;
+            let input = preprocess::tensor(&image)?;
+            (image, input)
+        };
+        let recognition = self.run(ticket, input, top_k)?;
+        Ok(Recognized { image, recognition })
     }
 
-    /// Decodes `bytes` as [`preprocess::decode_at_least`] does, at a scale that suits the model
-    /// and keeps the longer side at least `min_long`, in turn with the other callers
-    /// preprocessing (as many at once as the model leaves cores free).
-    pub fn decode(&self, bytes: &[u8], min_long: u32) -> Result<DynamicImage, RecognizerError> {
-        let _turn = self.gate.enter();
-        preprocess::decode_at_least(bytes, preprocess::RESIZE_SHORTER, min_long)
-    }
-
-    /// [`Classifier::recognize_bytes`] for an image already decoded.
-    pub fn recognize(
-        &self,
-        image: &DynamicImage,
-        top_k: usize,
-    ) -> Result<Recognition, RecognizerError> {
-        let ticket = self.batcher.reserve();
-        let turn = self.gate.enter();
-        let input = preprocess::tensor(image)?;
-        drop(turn);
-        let logits = ticket.run(input, 1)?;
-        self.interpret(&logits, top_k)
-    }
-
-    /// [`Classifier::recognize_bytes`] for a model input already made by
-    /// [`preprocess::tensor`] (`3 x 224 x 224` values), e.g. by a caller preparing images its
-    /// own way.
+    /// The second half of [`Classifier::recognize_bytes`] on a model input made beforehand by
+    /// [`preprocess::tensor`]: the batcher and the model only, which is what the benchmark
+    /// compares with the Python runtime. Not part of the API (feature `bench`, which only
+    /// the crate's own benchmark and tests turn on).
+    #[cfg(feature = "bench")]
+    #[doc(hidden)]
     pub fn recognize_tensor(
         &self,
         input: Vec<f32>,
@@ -221,57 +201,7 @@ impl Classifier {
                 input.len()
             )));
         }
-        let logits = self.batcher.reserve().run(input, 1)?;
-        self.interpret(&logits, top_k)
-    }
-
-    /// Recognitions for each image (already decoded), in the order given. The images go through
-    /// the model together, in runs of at most the batch size.
-    pub fn recognize_all(
-        &self,
-        images: &[DynamicImage],
-        top_k: usize,
-    ) -> Result<Vec<Recognition>, RecognizerError> {
-        let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks(self.batcher.max_images()) {
-            let ticket = self.batcher.reserve();
-            let mut input = Vec::with_capacity(chunk.len() * preprocess::IMAGE_VALUES);
-            for image in chunk {
-                let _turn = self.gate.enter();
-                input.extend(preprocess::tensor(image)?);
-            }
-            let logits = ticket.run(input, chunk.len())?;
-            let classes = self.labels.len();
-            if logits.len() != chunk.len() * classes {
-                return Err(RecognizerError::Inference(format!(
-                    "model returned {} values for {} images of {classes} classes",
-                    logits.len(),
-                    chunk.len()
-                )));
-            }
-            for row in logits.chunks_exact(classes) {
-                out.push(self.interpret(row, top_k)?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Top-`top_k` tags for each image (already decoded), in the order given.
-    pub fn classify(
-        &self,
-        images: &[DynamicImage],
-        top_k: usize,
-    ) -> Result<Vec<Vec<Tag>>, RecognizerError> {
-        Ok(self
-            .recognize_all(images, top_k)?
-            .into_iter()
-            .map(|r| r.tags)
-            .collect())
-    }
-
-    /// The tags of [`Classifier::recognize_bytes`].
-    pub fn classify_bytes(&self, bytes: &[u8], top_k: usize) -> Result<Vec<Tag>, RecognizerError> {
-        Ok(self.recognize_bytes(bytes, top_k)?.tags)
+        self.run(self.batcher.reserve(), input, top_k)
     }
 
     /// Name and version of the model, as recorded with the tags.
@@ -297,6 +227,17 @@ impl Classifier {
     /// How many model runs there were so far, and how many images they held.
     pub fn batch_stats(&self) -> BatchStats {
         self.batcher.stats()
+    }
+
+    /// Queues one image's model input with its place in the batch and interprets its logits.
+    fn run(
+        &self,
+        ticket: Ticket<'_>,
+        input: Vec<f32>,
+        top_k: usize,
+    ) -> Result<Recognition, RecognizerError> {
+        let logits = ticket.run(input, 1)?;
+        self.interpret(&logits, top_k)
     }
 
     /// One image's logits to its tags and categories.
@@ -325,7 +266,7 @@ fn preprocessing_at_once(config: &RecognizerConfig, provider: ExecutionProvider)
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let model_threads = match provider {
         ExecutionProvider::Cpu if config.intra_threads == 0 => cores,
-        ExecutionProvider::Cpu => config.parallel_runs.max(1) * config.intra_threads,
+        ExecutionProvider::Cpu => config.parallel_runs * config.intra_threads,
         ExecutionProvider::Cuda | ExecutionProvider::Tensorrt => 0,
     };
     Gate::spare_cores(cores, model_threads)
@@ -351,6 +292,55 @@ fn run_model(mut session: Session, input: String, output: String) -> Model {
 }
 
 /// One class name per line, trimmed; line `i` names output `i`.
+/// The model's sessions: the one placed first and, for runs side by side, more on the provider
+/// it landed on.
+fn sessions(
+    environment: &ort::environment::Environment,
+    config: &RecognizerConfig,
+    first: Session,
+    provider: ExecutionProvider,
+    signature: &Signature,
+) -> Result<Vec<Model>, RecognizerError> {
+    let mut models = vec![run_model(
+        first,
+        signature.input.clone(),
+        signature.output.clone(),
+    )];
+    for _ in 1..config.parallel_runs {
+        let session = provider::session_on(environment, config, provider)?;
+        models.push(run_model(
+            session,
+            signature.input.clone(),
+            signature.output.clone(),
+        ));
+    }
+    Ok(models)
+}
+
+fn log_loaded(
+    config: &RecognizerConfig,
+    labels: &[String],
+    taxonomy: &Taxonomy,
+    batch_size: usize,
+    gate: &Gate,
+    provider: ExecutionProvider,
+) {
+    tracing::info!(
+        model = %config.model.display(),
+        name = %config.model_name,
+        version = %config.model_version,
+        classes = labels.len(),
+        categories = taxonomy.len(),
+        intra_threads = config.intra_threads,
+        parallel_runs = config.parallel_runs,
+        batch_size,
+        batch_wait_ms = config.batch_wait_ms,
+        preprocessing_at_once = gate.size(),
+        execution_provider = provider.as_str(),
+        "loaded classifier"
+    );
+}
+
 fn read_labels(path: &Path) -> Result<Vec<String>, RecognizerError> {
     let text = std::fs::read_to_string(path).map_err(|e| RecognizerError::Labels {
         path: path.to_owned(),

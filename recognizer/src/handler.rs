@@ -5,10 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use imgpipe_contract::bus::{Bus, Message, headers};
 use imgpipe_contract::event::{RenditionsReady, SCHEMA_VERSION, TagsReady, Topic};
-use imgpipe_contract::store::{ObjectStore, StoreError};
+use imgpipe_contract::store::ObjectStore;
+use imgpipe_runtime::failure::{run_blocking, store_error};
 use imgpipe_runtime::worker::{Handler, HandlerError};
 
-use crate::classifier::{Classifier, Recognition};
+use crate::classifier::{Classifier, Recognition, Recognized};
 use crate::error::RecognizerError;
 use crate::ocr::{Ocr, TextLine};
 use crate::scores;
@@ -81,11 +82,12 @@ impl Handler for RecognizerHandler {
             HandlerError::Permanent(format!("unparseable RenditionsReady payload: {e}"))
         })?;
         let preview = &event.preview;
+        let what = format!("preview {}/{}", preview.bucket, preview.key);
         let bytes = self
             .store
             .get(&preview.bucket, &preview.key, self.max_preview_bytes)
             .await
-            .map_err(|e| store_error(&e, &preview.bucket, &preview.key))?;
+            .map_err(|e| store_error(&what, &e))?;
 
         let (classifier, ocr, top_k) = (self.classifier.clone(), self.ocr.clone(), self.top_k);
         let image_id = event.image_id.clone();
@@ -94,25 +96,18 @@ impl Handler for RecognizerHandler {
         // batch blocks: keep them off the async workers. The batch runs on the classifier's own
         // thread, with the images of the other messages in flight.
         let preview_size = (preview.width, preview.height);
-        let (recognition, text) = tokio::task::spawn_blocking(move || {
-            // Decoded at reduced scale: as small as the model input, or the OCR detector's
-            // input when OCR is on, allow.
+        let (recognition, text) = run_blocking(move || {
+            // Decoded once, at reduced scale: as small as the model input, or the OCR
+            // detector's input when OCR is on, allow.
             let min_long = if ocr.is_some() { Ocr::MAX_SIDE } else { 0 };
-            let image = classifier.decode(&bytes, min_long)?;
-            let recognition = classifier.recognize(&image, top_k)?;
+            let Recognized { image, recognition } =
+                classifier.recognize_bytes(&bytes, min_long, top_k)?;
             let mut text = read_text(ocr.as_deref(), &image, &image_id);
             to_preview_pixels(&mut text, (image.width(), image.height()), preview_size);
             Ok::<_, RecognizerError>((recognition, text))
         })
-        .await
-        .map_err(|e| {
-            if e.is_panic() {
-                HandlerError::Permanent("classifier panicked".to_owned())
-            } else {
-                HandlerError::Transient(format!("classification cancelled: {e}"))
-            }
-        })?
-        .map_err(|e| classify_error(&e, &preview.bucket, &preview.key))?;
+        .await?
+        .map_err(|e| classify_error(&what, &e))?;
         let Recognition { tags, categories } = recognition;
         tracing::info!(
             image_id = %event.image_id,
@@ -186,21 +181,10 @@ fn to_preview_pixels(lines: &mut [TextLine], decoded: (u32, u32), preview: (u32,
     }
 }
 
-/// An unreachable store is worth retrying; a missing, oversized or refused preview will be the
-/// same next time (renditions are durable before `RenditionsReady` is published).
-fn store_error(error: &StoreError, bucket: &str, key: &str) -> HandlerError {
-    let reason = format!("preview {bucket}/{key}: {error}");
-    if error.is_transient() {
-        HandlerError::Transient(reason)
-    } else {
-        HandlerError::Permanent(reason)
-    }
-}
-
 /// A preview that does not decode is bad input; a broken runtime might be fixed by a restart
 /// with a corrected setup. Both are retried, and dead-lettered after the last attempt.
-fn classify_error(error: &RecognizerError, bucket: &str, key: &str) -> HandlerError {
-    let reason = format!("preview {bucket}/{key}: {error}");
+fn classify_error(what: &str, error: &RecognizerError) -> HandlerError {
+    let reason = format!("{what}: {error}");
     if error.is_bad_input() {
         HandlerError::BadInput(reason)
     } else {

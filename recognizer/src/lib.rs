@@ -17,14 +17,16 @@ pub mod preprocess;
 mod provider;
 mod runtime;
 mod scores;
+mod setup;
 mod taxonomy;
 
 pub use batcher::BatchStats;
-pub use classifier::{Classifier, Recognition};
+pub use classifier::{Classifier, Recognition, Recognized};
 pub use error::RecognizerError;
 pub use handler::{DEFAULT_MAX_PREVIEW_BYTES, RecognizerHandler};
 pub use ocr::{BBox, Ocr, TextLine};
 pub use runtime::ORT_DYLIB_PATH;
+pub use setup::check_setup;
 pub use taxonomy::Taxonomy;
 
 use std::sync::Arc;

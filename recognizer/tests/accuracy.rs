@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{classifier, labels, photo};
+use common::{classifier, labels, photo, recognize};
 use imgpipe_recognizer::Recognition;
 
 /// Photo, any of these labels in the top-5, this category among the categories.
@@ -62,9 +62,8 @@ fn expected_class_in_top5_and_expected_category_for_every_photo() {
         "| --- | --- | --- |".to_owned(),
     ];
     for (name, classes, category) in EXPECTED {
-        let recognition = classifier
-            .recognize_bytes(&photo(name), 5)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let recognition =
+            recognize(&classifier, &photo(name), 5).unwrap_or_else(|e| panic!("{name}: {e}"));
         table.push(row(name, &recognition));
         let top5 = labels(&recognition.tags);
         if !top5.iter().any(|l| classes.contains(l)) {
@@ -79,7 +78,7 @@ fn expected_class_in_top5_and_expected_category_for_every_photo() {
     }
     // No fitting ImageNet class: reported, not asserted (see models/README.md).
     for name in ["astronaut.png", "flower2.jpg"] {
-        let recognition = classifier.recognize_bytes(&photo(name), 5).expect(name);
+        let recognition = recognize(&classifier, &photo(name), 5).expect(name);
         table.push(row(name, &recognition));
     }
     println!("{}", table.join("\n"));
@@ -88,9 +87,7 @@ fn expected_class_in_top5_and_expected_category_for_every_photo() {
 
 #[test]
 fn a_parent_category_holds_its_sub_category() {
-    let recognition = classifier()
-        .recognize_bytes(&photo("chelsea.jpg"), 5)
-        .expect("classify");
+    let recognition = recognize(&classifier(), &photo("chelsea.jpg"), 5).expect("classify");
     let score = |name: &str| {
         recognition
             .categories

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Barrier;
 
-use common::{config, labels, photo};
+use common::{config, labels, photo, recognize};
 use imgpipe_contract::config::RecognizerConfig;
 use imgpipe_recognizer::{Classifier, Recognition};
 
@@ -48,7 +48,7 @@ fn concurrent_callers_get_their_own_results_and_a_bad_image_fails_alone() {
     .expect("load");
     let expected: Vec<_> = inputs
         .iter()
-        .map(|(_, bytes)| alone.recognize_bytes(bytes, 5))
+        .map(|(_, bytes)| recognize(&alone, bytes, 5))
         .collect();
 
     // Then all at once, into batches of up to 4 with a generous wait so they really share.
@@ -66,7 +66,7 @@ fn concurrent_callers_get_their_own_results_and_a_bad_image_fails_alone() {
                 let (batched, start) = (&batched, &start);
                 s.spawn(move || {
                     start.wait();
-                    batched.recognize_bytes(bytes, 5)
+                    recognize(batched, bytes, 5)
                 })
             })
             .collect();
@@ -105,32 +105,6 @@ fn concurrent_callers_get_their_own_results_and_a_bad_image_fails_alone() {
 }
 
 #[test]
-fn recognize_all_runs_in_batches_of_at_most_the_batch_size() {
-    let classifier = Classifier::load(&RecognizerConfig {
-        batch_size: 2,
-        ..config()
-    })
-    .expect("load");
-    let images: Vec<_> = [
-        "chelsea.jpg",
-        "coffee.jpg",
-        "china.jpg",
-        "flower.jpg",
-        "rocket.jpg",
-    ]
-    .iter()
-    .map(|n| common::decoded(n))
-    .collect();
-    let all = classifier.recognize_all(&images, 3).expect("recognize");
-    assert_eq!(all.len(), 5);
-    assert_eq!(classifier.batch_stats().runs, 3);
-    for (image, from_batch) in images.iter().zip(&all) {
-        let alone = classifier.recognize(image, 3).expect("alone");
-        assert_same("photo", &alone, from_batch);
-    }
-}
-
-#[test]
 fn min_score_and_top_k_come_from_config() {
     let strict = Classifier::load(&RecognizerConfig {
         min_score: 0.1,
@@ -138,9 +112,7 @@ fn min_score_and_top_k_come_from_config() {
         ..config()
     })
     .expect("load");
-    let recognition = strict
-        .recognize_bytes(&photo("chelsea.jpg"), 5)
-        .expect("classify");
+    let recognition = recognize(&strict, &photo("chelsea.jpg"), 5).expect("classify");
     // tiger cat, Egyptian cat, tabby pass 0.1; lynx (0.02) and window screen do not.
     assert_eq!(recognition.tags.len(), 3, "{recognition:?}");
     assert!(recognition.tags.iter().all(|t| t.score >= 0.1));
@@ -153,8 +125,7 @@ fn min_score_and_top_k_come_from_config() {
         "{recognition:?}"
     );
     assert_eq!(
-        strict
-            .recognize_bytes(&photo("chelsea.jpg"), 1)
+        recognize(&strict, &photo("chelsea.jpg"), 1)
             .expect("top-1")
             .tags
             .len(),

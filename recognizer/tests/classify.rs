@@ -3,7 +3,13 @@
 mod common;
 
 use common::{CAT_CLASSES, classifier, decoded, labels, photo};
+use imgpipe_contract::document::Tag;
 use imgpipe_recognizer::{Classifier, RecognizerError};
+
+/// The top `top_k` tags of an image's bytes, through the classifier's one path.
+fn top_tags(bytes: &[u8], top_k: usize) -> Result<Vec<Tag>, RecognizerError> {
+    common::recognize(&classifier(), bytes, top_k).map(|r| r.tags)
+}
 
 #[test]
 fn classifier_is_shareable() {
@@ -13,9 +19,7 @@ fn classifier_is_shareable() {
 
 #[test]
 fn cat_is_a_cat() {
-    let tags = classifier()
-        .classify_bytes(&photo("chelsea.jpg"), 5)
-        .expect("classify");
+    let tags = top_tags(&photo("chelsea.jpg"), 5).expect("classify");
     let names = labels(&tags);
     assert_eq!(names.len(), 5);
     assert!(
@@ -30,9 +34,7 @@ fn cat_is_a_cat() {
 
 #[test]
 fn coffee_is_espresso() {
-    let tags = classifier()
-        .classify_bytes(&photo("coffee.jpg"), 5)
-        .expect("classify");
+    let tags = top_tags(&photo("coffee.jpg"), 5).expect("classify");
     let names = labels(&tags);
     assert!(
         names
@@ -55,9 +57,7 @@ fn matches_the_python_reference_on_stable_photos() {
         ("motorcycle_left.png", "moped"),
         ("hopper.jpg", "academic gown"),
     ] {
-        let tags = classifier()
-            .classify_bytes(&photo(name), 5)
-            .expect("classify");
+        let tags = top_tags(&photo(name), 5).expect("classify");
         assert_eq!(tags[0].label, expected, "{name}: {tags:?}");
     }
 }
@@ -67,18 +67,14 @@ fn exif_orientation_is_applied() {
     // Stored rotated/mirrored with an EXIF tag; without applying it none is an "academic gown".
     for n in 2..=8 {
         let name = format!("hopper_orientation_{n}.jpg");
-        let tags = classifier()
-            .classify_bytes(&photo(&name), 1)
-            .expect("classify");
+        let tags = top_tags(&photo(&name), 1).expect("classify");
         assert_eq!(tags[0].label, "academic gown", "{name}: {tags:?}");
     }
 }
 
 #[test]
 fn scores_are_probabilities_rounded_to_four_decimals() {
-    let tags = classifier()
-        .classify_bytes(&photo("flower.jpg"), 1000)
-        .expect("classify");
+    let tags = top_tags(&photo("flower.jpg"), 1000).expect("classify");
     assert_eq!(tags.len(), 1000);
     let total: f32 = tags.iter().map(|t| t.score).sum();
     assert!((total - 1.0).abs() < 0.01, "sum {total}");
@@ -90,9 +86,7 @@ fn scores_are_probabilities_rounded_to_four_decimals() {
         assert!((scaled - scaled.round()).abs() < 1e-3, "{tag:?}");
         assert_eq!(tag.label, tag.label.trim());
     }
-    let again = classifier()
-        .classify_bytes(&photo("flower.jpg"), 1000)
-        .expect("classify");
+    let again = top_tags(&photo("flower.jpg"), 1000).expect("classify");
     assert_eq!(
         serde_json::to_string(&tags).expect("json"),
         serde_json::to_string(&again).expect("json"),
@@ -101,42 +95,66 @@ fn scores_are_probabilities_rounded_to_four_decimals() {
 }
 
 #[test]
-fn batch_equals_one_at_a_time() {
-    let names = [
-        "chelsea.jpg",
-        "coffee.jpg",
-        "china.jpg",
-        "flower.jpg",
-        "hopper.jpg",
-        "rocket.jpg",
-    ];
-    let images: Vec<_> = names.iter().map(|n| decoded(n)).collect();
+fn the_picture_comes_back_decoded_once_at_the_scale_asked() {
+    // A 1280 px preview, as the resizer makes them: decoded at reduced scale, as small as the
+    // model allows, or large enough for OCR when the handler asks for that.
+    let photo = decoded("china.jpg").resize_exact(1280, 853, image::imageops::FilterType::Triangle);
+    let mut preview = Vec::new();
+    photo
+        .to_rgb8()
+        .write_to(
+            &mut std::io::Cursor::new(&mut preview),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("encode");
     let classifier = classifier();
-    let batched = classifier.classify(&images, 5).expect("batch");
-    assert_eq!(batched.len(), images.len());
-    for ((name, image), from_batch) in names.iter().zip(&images).zip(&batched) {
-        let single = classifier
-            .classify(std::slice::from_ref(image), 5)
-            .expect("single")
-            .remove(0);
-        assert_eq!(labels(&single), labels(from_batch), "{name}");
-        for (a, b) in single.iter().zip(from_batch) {
-            assert!(
-                (a.score - b.score).abs() <= 1e-4 + f32::EPSILON,
-                "{name}: {a:?} vs {b:?}"
-            );
-        }
+    let small = classifier
+        .recognize_bytes(&preview, 0, 5)
+        .expect("recognize");
+    let (w, h) = (small.image.width(), small.image.height());
+    assert!((256..853).contains(&h), "{w}x{h}");
+    assert_eq!(
+        small.recognition.tags[0].label, "palace",
+        "{:?}",
+        small.recognition
+    );
+    let for_ocr = classifier
+        .recognize_bytes(&preview, 960, 5)
+        .expect("recognize");
+    let (w, h) = (for_ocr.image.width(), for_ocr.image.height());
+    assert!((960..1280).contains(&w), "{w}x{h}");
+    assert_eq!(
+        for_ocr.recognition.tags[0].label, "palace",
+        "{:?}",
+        for_ocr.recognition
+    );
+}
+
+#[test]
+fn the_picture_comes_back_upright() {
+    let upright = classifier()
+        .recognize_bytes(&photo("hopper.jpg"), 0, 1)
+        .expect("recognize")
+        .image;
+    for n in 2..=8 {
+        let name = format!("hopper_orientation_{n}.jpg");
+        let turned = classifier()
+            .recognize_bytes(&photo(&name), 0, 1)
+            .expect("recognize")
+            .image;
+        assert_eq!(
+            (turned.width(), turned.height()),
+            (upright.width(), upright.height()),
+            "{name}"
+        );
     }
-    assert!(classifier.classify(&[], 5).expect("empty").is_empty());
 }
 
 #[test]
 fn truncated_jpeg_is_bad_input() {
     let bytes = photo("chelsea.jpg");
     for cut in [bytes.len() / 2, 600, 10] {
-        let err = classifier()
-            .classify_bytes(&bytes[..cut], 5)
-            .expect_err("truncated JPEG must not classify");
+        let err = top_tags(&bytes[..cut], 5).expect_err("truncated JPEG must not classify");
         assert!(err.is_bad_input(), "cut at {cut}: {err}");
         assert!(matches!(err, RecognizerError::Decode(_)), "{err:?}");
     }
@@ -146,9 +164,7 @@ fn truncated_jpeg_is_bad_input() {
 fn truncated_png_is_bad_input() {
     let bytes = photo("chelsea.png");
     for cut in [bytes.len() - 100, bytes.len() / 2, 40] {
-        let err = classifier()
-            .classify_bytes(&bytes[..cut], 5)
-            .expect_err("truncated PNG must not classify");
+        let err = top_tags(&bytes[..cut], 5).expect_err("truncated PNG must not classify");
         assert!(err.is_bad_input(), "cut at {cut}: {err}");
     }
 }
@@ -160,9 +176,7 @@ fn text_and_empty_input_are_bad_input() {
         b"",
         b"\xff\xd8\xff",
     ] {
-        let err = classifier()
-            .classify_bytes(bytes, 5)
-            .expect_err("garbage must not classify");
+        let err = top_tags(bytes, 5).expect_err("garbage must not classify");
         assert!(err.is_bad_input(), "{err}");
         assert!(!err.is_setup());
     }

@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::{CAT_CLASSES, config, labels, photo};
+use common::{CAT_CLASSES, config, labels, photo, recognize};
 use imgpipe_contract::config::ExecutionProvider;
 use imgpipe_recognizer::Classifier;
 
@@ -49,9 +49,7 @@ fn load_on(provider: ExecutionProvider) -> (Classifier, String) {
 }
 
 fn assert_still_classifies(classifier: &Classifier) {
-    let recognition = classifier
-        .recognize_bytes(&photo("chelsea.jpg"), 5)
-        .expect("classify");
+    let recognition = recognize(classifier, &photo("chelsea.jpg"), 5).expect("classify");
     let names = labels(&recognition.tags);
     assert!(
         names.iter().any(|l| CAT_CLASSES.contains(l)),

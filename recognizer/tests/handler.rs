@@ -17,12 +17,14 @@ use imgpipe_contract::store::{ObjectInfo, ObjectStore, PresignedRequest, StoreEr
 use imgpipe_recognizer::RecognizerHandler;
 use imgpipe_runtime::worker::{Handler, HandlerError};
 
-/// Objects in memory; `down` makes every call fail as an unreachable store would.
+/// Objects in memory; `down` makes every call fail as an unreachable store would, `refusing` as
+/// a store denying access would.
 #[derive(Default)]
 struct MemoryStore {
     objects: Mutex<HashMap<(String, String), Bytes>>,
     reads: Mutex<Vec<String>>,
     down: AtomicBool,
+    refusing: AtomicBool,
 }
 
 impl MemoryStore {
@@ -36,6 +38,9 @@ impl MemoryStore {
     fn check_up(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("connection refused".to_owned()));
+        }
+        if self.refusing.load(Ordering::SeqCst) {
+            return Err(StoreError::Rejected("403 access denied".to_owned()));
         }
         Ok(())
     }
@@ -370,10 +375,16 @@ async fn an_unknown_schema_version_is_permanent() {
     assert!(reason.contains("schema version 99"), "{reason}");
 }
 
+/// The runtime's one policy for object store errors: a missing or oversized preview is bad input
+/// (retried a bounded number of times, then dead-lettered), naming the preview.
 #[tokio::test]
-async fn a_missing_or_oversized_preview_is_permanent() {
+async fn a_missing_or_oversized_preview_is_bad_input() {
     let f = fixture().await;
-    permanent(f.handler.handle(&renditions_ready("img6")).await);
+    let reason = bad_input(f.handler.handle(&renditions_ready("img6")).await);
+    assert!(
+        reason.contains("preview renditions/img6/preview.jpg"),
+        "{reason}"
+    );
 
     f.store.insert(
         "renditions",
@@ -382,12 +393,14 @@ async fn a_missing_or_oversized_preview_is_permanent() {
     );
     let small = RecognizerHandler::new(common::classifier(), f.store.clone(), f.bus.clone(), 5)
         .with_max_preview_bytes(1024);
-    let reason = permanent(small.handle(&renditions_ready("img7")).await);
+    let reason = bad_input(small.handle(&renditions_ready("img7")).await);
     assert!(reason.contains("limit"), "{reason}");
+    assert!(f.published().await.is_empty());
 }
 
+/// An unreachable store, a store refusing the request and a lost bus may all work later.
 #[tokio::test]
-async fn an_unreachable_store_or_bus_is_transient() {
+async fn an_unreachable_or_refusing_store_or_bus_is_transient() {
     let f = fixture().await;
     f.store.insert(
         "renditions",
@@ -399,6 +412,14 @@ async fn an_unreachable_store_or_bus_is_transient() {
     f.store.down.store(true, Ordering::SeqCst);
     transient(f.handler.handle(&input).await);
     f.store.down.store(false, Ordering::SeqCst);
+
+    f.store.refusing.store(true, Ordering::SeqCst);
+    let reason = transient(f.handler.handle(&input).await);
+    assert!(
+        reason.contains("preview renditions/img8/preview.jpg"),
+        "{reason}"
+    );
+    f.store.refusing.store(false, Ordering::SeqCst);
 
     let no_bus = RecognizerHandler::new(
         common::classifier(),

@@ -64,8 +64,14 @@ fn a_second_classifier_loads_fine() {
     let second = Classifier::load(&config()).expect("second load in the same process");
     let image = common::photo("coffee.jpg");
     assert_eq!(
-        first.classify_bytes(&image, 3).expect("first"),
-        second.classify_bytes(&image, 3).expect("second")
+        first
+            .recognize_bytes(&image, 0, 3)
+            .expect("first")
+            .recognition,
+        second
+            .recognize_bytes(&image, 0, 3)
+            .expect("second")
+            .recognition
     );
 }
 

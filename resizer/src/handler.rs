@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use imgpipe_contract::bus::{Bus, Message, headers};
 use imgpipe_contract::event::{
-    RenditionInfo, RenditionsReady, S3Event, S3EventRecord, SourceImage, Topic, image_id_from_key,
+    OriginalKey, RenditionInfo, RenditionsReady, S3Event, S3EventRecord, SourceImage, Topic,
+    image_id_from_key,
 };
-use imgpipe_contract::store::{ObjectStore, StoreError};
+use imgpipe_contract::store::ObjectStore;
+use imgpipe_runtime::failure::{run_blocking, store_error};
 use imgpipe_runtime::worker::{Handler, HandlerError};
 use tracing::{debug, info};
 
@@ -48,27 +50,24 @@ impl ResizerHandler {
         message: &Message,
         record: &S3EventRecord,
         key: &str,
-        image_id: &str,
+        original_key: OriginalKey<'_>,
     ) -> Result<(), HandlerError> {
         let started = Instant::now();
+        let image_id = original_key.image_id;
+        // Renditions live under the original's tenant too, so storage policies, accounting
+        // and per-tenant deletion by prefix cover them.
+        let prefix = format!("{}/{image_id}", original_key.tenant);
         let bucket = &record.s3.bucket.name;
         let original = self
             .store
             .get(bucket, key, self.max_bytes)
             .await
-            .map_err(|e| classify_get(&e, bucket, key))?;
+            .map_err(|e| store_error(&format!("original {bucket}/{key}"), &e))?;
         let size = record.s3.object.size.unwrap_or(original.len() as u64);
 
         let renderer = self.renderer.clone();
-        let rendered = tokio::task::spawn_blocking(move || renderer.render(&original))
-            .await
-            .map_err(|e| {
-                if e.is_panic() {
-                    HandlerError::BadInput(format!("decoder crashed: {}", panic_text(e)))
-                } else {
-                    HandlerError::Transient(format!("render task cancelled: {e}"))
-                }
-            })?
+        let rendered = run_blocking(move || renderer.render(&original))
+            .await?
             .map_err(|e| HandlerError::BadInput(e.to_string()))?;
 
         let Rendered {
@@ -80,8 +79,8 @@ impl ResizerHandler {
             placeholder,
             camera,
         } = rendered;
-        let thumb = self.put(image_id, "thumb", thumb).await?;
-        let preview = self.put(image_id, "preview", preview).await?;
+        let thumb = self.put(&prefix, "thumb", thumb).await?;
+        let preview = self.put(&prefix, "preview", preview).await?;
         let ready = RenditionsReady {
             image_id: image_id.to_owned(),
             source: SourceImage {
@@ -116,15 +115,16 @@ impl ResizerHandler {
         Ok(())
     }
 
-    /// Writes one rendition under `<image_id>/<name>.<extension>`. Overwriting is harmless:
-    /// renders are deterministic, so a replay writes the same bytes.
+    /// Writes one rendition under `<tenant>/<image_id>/<name>.<extension>` (`prefix` is the
+    /// first two). Overwriting is harmless: renders are deterministic, so a replay writes the
+    /// same bytes.
     async fn put(
         &self,
-        image_id: &str,
+        prefix: &str,
         name: &str,
         rendition: Encoded,
     ) -> Result<RenditionInfo, HandlerError> {
-        let key = format!("{image_id}/{name}.{}", rendition.extension);
+        let key = format!("{prefix}/{name}.{}", rendition.extension);
         let size = rendition.bytes.len() as u64;
         self.store
             .put(
@@ -157,20 +157,20 @@ impl Handler for ResizerHandler {
             .map_err(|e| HandlerError::Permanent(format!("not an S3 event notification: {e}")))?;
         for record in event.records.iter().filter(|r| r.is_object_created()) {
             let key = record.key();
-            // Our own renditions are named `<id>/thumb.jpg` too: rendering them would loop
+            // Our own renditions are named `<tenant>/<id>/thumb.jpg` too: rendering them would loop
             // forever if the renditions bucket ever sends notifications.
             if record.s3.bucket.name == self.renditions_bucket {
                 debug!(key, "skipping a rendition");
                 continue;
             }
-            let Some(image_id) = image_id_from_key(&key) else {
+            let Some(original) = OriginalKey::parse(&key) else {
                 debug!(
                     bucket = record.s3.bucket.name,
                     key, "skipping a non-original key"
                 );
                 continue;
             };
-            self.process(message, record, &key, image_id).await?;
+            self.process(message, record, &key, original).await?;
         }
         Ok(())
     }
@@ -186,26 +186,4 @@ impl Handler for ResizerHandler {
             })
             .or_else(|| message.header(headers::IMAGE_ID).map(str::to_owned))
     }
-}
-
-/// An original that is missing or too large is bad input (retried a bounded number of times, in
-/// case the store was not yet consistent); anything else (network, throttling, a refused request)
-/// is transient.
-fn classify_get(error: &StoreError, bucket: &str, key: &str) -> HandlerError {
-    match error {
-        StoreError::TooLarge { size, limit } => HandlerError::BadInput(format!(
-            "original {bucket}/{key} is {size} bytes, over the {limit} byte limit"
-        )),
-        e if e.is_not_found() => HandlerError::BadInput(e.to_string()),
-        e => HandlerError::Transient(format!("cannot read original {bucket}/{key}: {e}")),
-    }
-}
-
-fn panic_text(error: tokio::task::JoinError) -> String {
-    let payload = error.into_panic();
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic without a message".to_owned())
 }

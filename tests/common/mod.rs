@@ -62,13 +62,25 @@ pub struct Ticket {
     pub headers: std::collections::BTreeMap<String, String>,
 }
 
+/// The admin key a pipeline made at its first start (`DATA_DIR/admin-key`).
+pub fn admin_key(data_dir: &Path) -> String {
+    let path = data_dir.join("admin-key");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (did the pipeline start?)", path.display()))
+        .trim()
+        .to_owned()
+}
+
+/// An API client acting with one key. Only API requests carry it: a presigned PUT or GET must
+/// not (S3 would read an `Authorization` header as its own signature).
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
+    pub key: String,
 }
 
 impl Client {
-    pub fn new(base: &str) -> Self {
+    pub fn new(base: &str, key: &str) -> Self {
         // No connection reuse: a server that refuses a PUT without reading its body closes the
         // connection, and a pooled client would fail its next request on it (browsers retry).
         let http = reqwest::Client::builder()
@@ -78,7 +90,15 @@ impl Client {
         Client {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            key: key.to_owned(),
         }
+    }
+
+    /// A request to an API path (`/api/...`) with this client's key.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
     }
 
     pub async fn request_upload(
@@ -87,8 +107,7 @@ impl Client {
         content_type: &str,
         size: usize,
     ) -> reqwest::Response {
-        self.http
-            .post(format!("{}/api/uploads", self.base))
+        self.api(reqwest::Method::POST, "/api/uploads")
             .json(&serde_json::json!({ "filename": filename, "content_type": content_type, "size": size }))
             .send()
             .await
@@ -129,8 +148,7 @@ impl Client {
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let res = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .api(reqwest::Method::GET, path)
             .send()
             .await
             .expect("API reachable");

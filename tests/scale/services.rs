@@ -102,15 +102,23 @@ impl Service {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// A counter or gauge from the process's `/metrics`, summed over the series whose labels
-    /// include every one of `labels` (e.g. `stage="recognizer"`).
-    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
-        let text = reqwest::get(format!("{}/metrics", self.base_url))
+    /// A counter or gauge from the process's `/metrics` (read with `admin_key`: metrics are for
+    /// admins), summed over the series whose labels include every one of `labels` (e.g.
+    /// `stage="recognizer"`).
+    pub async fn metric(&self, admin_key: &str, name: &str, labels: &[&str]) -> f64 {
+        let res = reqwest::Client::new()
+            .get(format!("{}/metrics", self.base_url))
+            .bearer_auth(admin_key)
+            .send()
             .await
-            .expect("metrics reachable")
-            .text()
-            .await
-            .expect("metrics text");
+            .expect("metrics reachable");
+        assert!(
+            res.status().is_success(),
+            "{}: /metrics answered {}",
+            self.name,
+            res.status()
+        );
+        let text = res.text().await.expect("metrics text");
         text.lines()
             .filter(|l| l.starts_with(&format!("{name}{{")))
             .filter(|l| labels.iter().all(|want| l.contains(want)))

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use imgpipe_contract::config::RecognizerConfig;
-use imgpipe_recognizer::Classifier;
+use imgpipe_recognizer::{Classifier, Recognition, RecognizerError};
 
 /// The repository root (the workspace holding this crate).
 pub fn repo_root() -> PathBuf {
@@ -39,6 +39,18 @@ pub fn classifier() -> Arc<Classifier> {
             Err(e) => panic!("cannot load the classifier ({e}); run `bash scripts/setup.sh`"),
         })
         .clone()
+}
+
+/// What `imgpipe tag` and the benchmark do with a file's bytes: the classifier's one path, the
+/// picture decoded as small as the model allows.
+pub fn recognize(
+    classifier: &Classifier,
+    bytes: &[u8],
+    top_k: usize,
+) -> Result<Recognition, RecognizerError> {
+    classifier
+        .recognize_bytes(bytes, 0, top_k)
+        .map(|recognized| recognized.recognition)
 }
 
 /// Bytes of `tests/photos/<name>`.
