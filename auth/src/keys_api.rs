@@ -54,6 +54,19 @@ pub async fn make_key(
     tenants: Vec<String>,
     name: &str,
 ) -> Result<(KeyRecord, String), MakeKeyError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    make_key_with_id(keys, id, role, tenants, name).await
+}
+
+/// [`make_key`] with a chosen id: a second key with the same id is refused
+/// ([`KeyError::Duplicate`]), which makes "create this key once" safe among racing processes.
+pub async fn make_key_with_id(
+    keys: &dyn KeyStore,
+    id: String,
+    role: Role,
+    tenants: Vec<String>,
+    name: &str,
+) -> Result<(KeyRecord, String), MakeKeyError> {
     if tenants.is_empty() || !tenants.iter().all(|t| valid_tenant(t)) {
         return Err(MakeKeyError::Invalid(format!(
             "tenant names are 1 to 40 of a-z, 0-9 and -, not starting with -: {tenants:?}"
@@ -69,7 +82,7 @@ pub async fn make_key(
     }
     let made = token::generate().map_err(|e| MakeKeyError::Random(e.to_string()))?;
     let record = KeyRecord {
-        id: uuid::Uuid::now_v7().to_string(),
+        id,
         prefix: made.prefix,
         hash: made.hash,
         name: name.to_owned(),

@@ -121,3 +121,34 @@ async fn keys_are_made_only_for_valid_tenants_and_roles() {
     );
     assert!(keys.list_keys().await.expect("list").len() == 1);
 }
+
+#[tokio::test]
+async fn processes_starting_together_make_one_first_admin_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (store(&dir).await, store(&dir).await);
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let (made_a, made_b) = tokio::join!(
+        imgpipe_auth::bootstrap::first_admin_key(a.as_ref(), dir_a.path()),
+        imgpipe_auth::bootstrap::first_admin_key(b.as_ref(), dir_b.path()),
+    );
+    let made: Vec<String> = [made_a.expect("a"), made_b.expect("b")]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(made.len(), 1, "exactly one process made the key");
+    let keys = a.list_keys().await.expect("list");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        (keys[0].role, keys[0].tenants.clone()),
+        (Role::Admin, vec!["default".to_owned()])
+    );
+    let auth = Authenticator::new(a.clone());
+    assert!(auth.check(Some(&made[0])).await.is_ok());
+    let again = imgpipe_auth::bootstrap::first_admin_key(a.as_ref(), dir_a.path())
+        .await
+        .expect("again");
+    assert_eq!(again, None, "a database with keys gets no new one");
+}
