@@ -217,14 +217,15 @@ fn transient(result: Result<(), HandlerError>) -> String {
 async fn renders_stores_and_announces_the_renditions() {
     let f = fixture();
     f.store
-        .insert(ORIGINALS, "img1/chelsea.jpg", support::photo("chelsea.jpg"));
+        .insert(ORIGINALS, "news/img1/chelsea.jpg", support::photo("chelsea.jpg"));
     f.handler
-        .handle(&created("img1/chelsea.jpg"))
+        .handle(&created("news/img1/chelsea.jpg"))
         .await
         .expect("handled");
+    // Renditions live under the original's tenant.
     assert_eq!(
         f.store.keys(RENDITIONS),
-        ["img1/preview.jpg", "img1/thumb.jpg"]
+        ["news/img1/preview.jpg", "news/img1/thumb.jpg"]
     );
     let published = f.bus.published.lock().expect("lock");
     assert_eq!(published.len(), 1);
