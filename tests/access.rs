@@ -1432,3 +1432,49 @@ async fn up_on_a_network_address_is_safe_by_default() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     child.kill().await.expect("stop imgpipe");
 }
+
+/// A web app on an allowed origin may call the API from a browser: its preflight is answered
+/// with that origin; any other origin gets no CORS grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_allowed_origins_may_call_the_api_from_a_browser() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = test_config(dir.path());
+    config.access.cors_origins = vec!["https://desk.example.org".to_owned()];
+    let running = spawn(config).await;
+    let preflight = |origin: &'static str| {
+        http()
+            .request(Method::OPTIONS, format!("{}/api/uploads", running.base_url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://desk.example.org")
+        .await
+        .expect("preflight");
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    let grant = allowed.headers().get("access-control-allow-origin");
+    assert_eq!(
+        grant.and_then(|v| v.to_str().ok()),
+        Some("https://desk.example.org")
+    );
+    let methods = allowed
+        .headers()
+        .get("access-control-allow-methods")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+
+    let other = preflight("https://evil.example.com")
+        .await
+        .expect("preflight");
+    assert!(
+        other.headers().get("access-control-allow-origin").is_none(),
+        "no grant for an origin not listed"
+    );
+    running.stop().await.expect("stop");
+}

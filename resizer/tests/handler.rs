@@ -216,8 +216,11 @@ fn transient(result: Result<(), HandlerError>) -> String {
 #[tokio::test]
 async fn renders_stores_and_announces_the_renditions() {
     let f = fixture();
-    f.store
-        .insert(ORIGINALS, "news/img1/chelsea.jpg", support::photo("chelsea.jpg"));
+    f.store.insert(
+        ORIGINALS,
+        "news/img1/chelsea.jpg",
+        support::photo("chelsea.jpg"),
+    );
     f.handler
         .handle(&created("news/img1/chelsea.jpg"))
         .await
