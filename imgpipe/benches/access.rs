@@ -156,9 +156,23 @@ fn parse_ab(text: &str) -> Result<Load, Error> {
         .lines()
         .find_map(|l| l.trim_start().strip_prefix("Non-2xx responses:"))
         .map_or(Ok(0), |v| v.trim().parse::<u64>())?;
+    // ab counts a body of another length than the first as "failed": ours differ (ids and
+    // signatures), so only connection, receive and exception failures and non-2xx count.
+    let broken = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix('('))
+        .filter(|l| l.starts_with("Connect:"))
+        .map_or(Ok(0), |line| {
+            line.trim_end_matches(')')
+                .split(',')
+                .filter_map(|part| part.split_once(':'))
+                .filter(|(kind, _)| kind.trim() != "Length")
+                .map(|(_, n)| n.trim().parse::<u64>())
+                .sum::<Result<u64, _>>()
+        })?;
     Ok(Load {
         per_second: field("Requests per second:")?.parse()?,
         p99_ms: field("99%")?.parse()?,
-        failed: field("Failed requests:")?.parse::<u64>()? + non_2xx,
+        failed: broken + non_2xx,
     })
 }
