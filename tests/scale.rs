@@ -366,6 +366,46 @@ async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
         assert!(ok > 0.0, "{} handled nothing", recognizer.name);
     }
 
+    // A key revoked through one process stops working in the others within the key cache's
+    // lifetime: made and revoked through the metadata store's API, used on the upload API.
+    let made = query
+        .api(reqwest::Method::POST, "/api/keys")
+        .json(&serde_json::json!({ "role": "editor", "name": "revoked in scale mode" }))
+        .send()
+        .await
+        .expect("key API");
+    assert_eq!(made.status(), 201);
+    let made: Value = made.json().await.expect("json");
+    let (id, editor) = (
+        made["details"]["id"].as_str().expect("id").to_owned(),
+        made["key"].as_str().expect("key").to_owned(),
+    );
+    let on_api = Client::new(&pipeline.api.base_url, &editor);
+    let on_meta = Client::new(&pipeline.meta.base_url, &editor);
+    assert_eq!(
+        on_api
+            .request_upload("x.jpg", "image/jpeg", 10)
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(on_meta.get_json("/api/images?limit=1").await.0, 200);
+    let revoked = query
+        .api(reqwest::Method::DELETE, &format!("/api/keys/{id}"))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+    tokio::time::sleep(imgpipe_auth::CACHE_TTL + Duration::from_secs(1)).await;
+    assert_eq!(
+        on_api
+            .request_upload("x.jpg", "image/jpeg", 10)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(on_meta.get_json("/api/images?limit=1").await.0, 401);
+
     // Nothing left behind in the queues but the one dead letter.
     let inspect = RabbitBus::connect(&bus).await.expect("connect");
     wait_drained(&inspect, deadline).await;

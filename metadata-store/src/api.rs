@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use imgpipe_auth::rate::{RateLimiter, limit_rate};
@@ -39,17 +38,13 @@ pub fn router(state: QueryState, auth: Authenticator, limiter: Arc<RateLimiter>)
         .route("/api/images/{id}", get(one))
         .route("/api/tags", get(tags))
         .with_state(state)
-        .route_layer(axum::middleware::from_fn(require_editor))
         .route_layer(axum::middleware::from_fn_with_state(limiter, limit_rate))
         .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))
 }
 
-/// Browsing shows every image of the tenant: an editor's right.
-async fn require_editor(caller: Principal, request: Request, next: Next) -> Response {
-    match caller.require(Role::Editor) {
-        Ok(()) => next.run(request).await,
-        Err(denied) => denied.into_response(),
-    }
+/// An uploader sees the images it uploaded; editors and admins every image of their tenants.
+fn only_own_uploads(caller: &Principal) -> Option<String> {
+    (caller.role < Role::Editor).then(|| caller.key_id.clone())
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +95,7 @@ async fn list(
     };
     let query = ListQuery {
         tenants: caller.tenants.clone(),
+        uploaded_by: only_own_uploads(&caller),
         limit: params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
         cursor: params
             .cursor
@@ -130,11 +126,20 @@ async fn one(
         .await?
         .filter(|doc| caller.sees(&doc.tenant))
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no image {id}")))?;
+    if let Some(key_id) = only_own_uploads(&caller)
+        && state.meta.uploader(&id).await?.as_deref() != Some(key_id.as_str())
+    {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no image {id}")));
+    }
     sign_urls(state.store.as_ref(), &mut doc).await;
     Ok(Json(doc))
 }
 
+/// Tag counts describe every image of the tenant: an editor's view.
 async fn tags(State(state): State<QueryState>, caller: Principal) -> Result<Response, ApiError> {
+    if let Err(denied) = caller.require(Role::Editor) {
+        return Ok(denied.into_response());
+    }
     Ok(Json(state.meta.tag_counts(&caller.tenants).await?).into_response())
 }
 

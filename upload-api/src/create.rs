@@ -81,6 +81,17 @@ pub(crate) async fn create(
         .await
     {
         Ok(signed) => {
+            let recorded = state
+                .db
+                .record_upload(&image_id, caller.home_tenant(), &caller.key_id)
+                .await;
+            if let Err(e) = recorded {
+                warn!(error = %e, "cannot record the upload");
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "metadata database unavailable",
+                );
+            }
             info!(%image_id, %key, size = req.size, key_id = %caller.key_id, "upload URL issued");
             let ticket = UploadTicket {
                 image_id,

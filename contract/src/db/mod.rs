@@ -28,6 +28,8 @@ pub struct ListQuery {
     /// Only images of these tenants; none listed, none found (a caller must say whose images it
     /// may see).
     pub tenants: Vec<String>,
+    /// Only images whose upload this key asked for (an uploader sees its own uploads).
+    pub uploaded_by: Option<String>,
     pub limit: u32,
     pub cursor: Option<Cursor>,
     pub tag: Option<String>,
@@ -101,6 +103,18 @@ pub trait MetadataDb: Send + Sync + 'static {
 
     /// Newest first (`created_at`, then id, descending).
     async fn list(&self, query: &ListQuery) -> Result<Page, DbError>;
+
+    /// Records which key asked for an image's upload (when its URL is issued, before the object
+    /// exists), so an uploader can find its own uploads. Idempotent.
+    async fn record_upload(
+        &self,
+        image_id: &str,
+        tenant: &str,
+        key_id: &str,
+    ) -> Result<(), DbError>;
+
+    /// The key that asked for an image's upload, if one was recorded.
+    async fn uploader(&self, image_id: &str) -> Result<Option<String>, DbError>;
 
     /// How many images a tenant has and how many bytes their originals take, for quotas.
     async fn usage(&self, tenant: &str) -> Result<Usage, DbError>;

@@ -94,6 +94,7 @@ macro_rules! db_conformance {
                 words_are_searched,
                 tenants_see_only_their_own_images,
                 usage_counts_a_tenants_images_and_bytes,
+                an_uploader_finds_its_own_uploads,
             ]
         );
     };
@@ -278,6 +279,7 @@ pub async fn pages_run_newest_first_and_neither_skip_nor_repeat<
                 tag: None,
                 status: None,
                 q: None,
+                uploaded_by: None,
             })
             .await
             .expect("list");
@@ -725,4 +727,51 @@ pub async fn usage_counts_a_tenants_images_and_bytes<F: Fixture<Handle = Arc<dyn
     assert_eq!((usage.images, usage.bytes), (2, 3500));
     let usage = store.usage(&b).await.expect("usage");
     assert_eq!((usage.images, usage.bytes), (1, 7));
+}
+
+/// Uploads recorded per key: the list filtered by `uploaded_by` shows that key's images only,
+/// and `uploader` names the key; recording twice is harmless.
+pub async fn an_uploader_finds_its_own_uploads<F: Fixture<Handle = Arc<dyn MetadataDb>>>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let prefix = unique_prefix();
+    let (mine, theirs) = (format!("{prefix}-mine"), format!("{prefix}-theirs"));
+    for (n, key) in [(1, &mine), (2, &theirs), (3, &mine)] {
+        let id = format!("{prefix}-{n}");
+        store
+            .record_upload(&id, TENANT, key)
+            .await
+            .expect("recorded");
+        store
+            .record_upload(&id, TENANT, key)
+            .await
+            .expect("recorded again");
+        put(store.as_ref(), doc(&id, n, Status::Done, &[])).await;
+    }
+    let page = store
+        .list(&ListQuery {
+            tenants: tenants(),
+            uploaded_by: Some(mine.clone()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    let ids: Vec<String> = page.items.into_iter().map(|d| d.id).collect();
+    assert_eq!(ids, [format!("{prefix}-3"), format!("{prefix}-1")]);
+    assert_eq!(
+        store
+            .uploader(&format!("{prefix}-2"))
+            .await
+            .expect("uploader"),
+        Some(theirs)
+    );
+    assert_eq!(
+        store
+            .uploader(&format!("{prefix}-9"))
+            .await
+            .expect("uploader"),
+        None
+    );
 }

@@ -203,6 +203,11 @@ impl MetadataDb for PostgresDb {
             "SELECT id, created_ms, doc::text AS doc FROM images WHERE tenant = ANY(",
         );
         sql.push_bind(&query.tenants).push(")");
+        if let Some(key_id) = &query.uploaded_by {
+            sql.push(" AND id IN (SELECT image_id FROM uploads WHERE key_id = ")
+                .push_bind(key_id)
+                .push(")");
+        }
         if let Some(status) = query.status {
             sql.push(" AND status = ").push_bind(status.as_str());
         }
@@ -253,6 +258,33 @@ impl MetadataDb for PostgresDb {
             _ => None,
         };
         Ok(Page { items, next_cursor })
+    }
+
+    async fn record_upload(
+        &self,
+        image_id: &str,
+        tenant: &str,
+        key_id: &str,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO uploads (image_id, tenant, key_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (image_id) DO NOTHING",
+        )
+        .bind(image_id)
+        .bind(tenant)
+        .bind(key_id)
+        .execute(&self.pool)
+        .await
+        .map_err(on_write)?;
+        Ok(())
+    }
+
+    async fn uploader(&self, image_id: &str) -> Result<Option<String>, DbError> {
+        sqlx::query_scalar("SELECT key_id FROM uploads WHERE image_id = $1")
+            .bind(image_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(on_read)
     }
 
     async fn usage(&self, tenant: &str) -> Result<Usage, DbError> {

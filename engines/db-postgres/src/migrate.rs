@@ -63,6 +63,19 @@ ALTER TABLE images ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
 CREATE INDEX images_tenant_newest ON images (tenant, created_ms DESC, id DESC);
 "#,
     ),
+    (
+        5,
+        "which key asked for each upload (an uploader sees its own)",
+        r#"
+CREATE TABLE uploads (
+    image_id TEXT COLLATE "C" PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX uploads_by_key ON uploads (key_id);
+"#,
+    ),
 ];
 
 /// First key of the two-key advisory lock taken while migrating; the second is the schema's hash.

@@ -20,6 +20,13 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TEXT NOT NULL,
     revoked_at TEXT
 );
+CREATE TABLE IF NOT EXISTS uploads (
+    image_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (key_id);
 "#;
 
 const COLUMNS: &str = "id, prefix, hash, name, role, tenants, created_at, revoked_at";

@@ -207,7 +207,7 @@ impl MetadataDb for SqliteDb {
         let patterns = like_patterns(query.q.as_deref().unwrap_or(""))?;
         // One LIKE per word, numbered after the fixed parameters.
         let search: String = (0..patterns.len())
-            .map(|n| format!(" AND s.body LIKE ?{} ESCAPE '\\'", n + 7))
+            .map(|n| format!(" AND s.body LIKE ?{} ESCAPE '\\'", n + 8))
             .collect();
         let sql = format!(
             "SELECT i.id, i.created_at, i.doc FROM images i \
@@ -216,7 +216,8 @@ impl MetadataDb for SqliteDb {
              AND (?2 IS NULL OR EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.label = ?2) \
                   OR EXISTS (SELECT 1 FROM image_categories c WHERE c.image_id = i.id AND c.name = ?2)) \
              AND (?3 IS NULL OR i.created_at < ?3 OR (i.created_at = ?3 AND i.id < ?4)) \
-             AND i.tenant IN (SELECT value FROM json_each(?6)){search} \
+             AND i.tenant IN (SELECT value FROM json_each(?6)) \
+             AND (?7 IS NULL OR i.id IN (SELECT u.image_id FROM uploads u WHERE u.key_id = ?7)){search} \
              ORDER BY i.created_at DESC, i.id DESC LIMIT ?5"
         );
         let mut rows = sqlx::query(&sql)
@@ -225,7 +226,8 @@ impl MetadataDb for SqliteDb {
             .bind(cursor_ms)
             .bind(cursor_id)
             .bind(i64::from(limit) + 1)
-            .bind(tenants_json(&query.tenants)?);
+            .bind(tenants_json(&query.tenants)?)
+            .bind(query.uploaded_by.as_deref());
         for pattern in patterns {
             rows = rows.bind(pattern);
         }
@@ -247,6 +249,33 @@ impl MetadataDb for SqliteDb {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    async fn record_upload(
+        &self,
+        image_id: &str,
+        tenant: &str,
+        key_id: &str,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO uploads (image_id, tenant, key_id, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(image_id)
+        .bind(tenant)
+        .bind(key_id)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn uploader(&self, image_id: &str) -> Result<Option<String>, DbError> {
+        sqlx::query_scalar("SELECT key_id FROM uploads WHERE image_id = ?")
+            .bind(image_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
     }
 
     async fn usage(&self, tenant: &str) -> Result<Usage, DbError> {
