@@ -210,3 +210,46 @@ async fn an_unknown_queue_is_an_error_naming_the_known_ones() {
         }
     }
 }
+
+/// A failure reported for an image nobody knows (its upload never reached the metadata store)
+/// is retried in case the upload is only late, then dead-lettered once, and that is the end: no
+/// new failure report is published about it, so the two cannot chase each other forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_for_an_unknown_image_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = test_config(dir.path());
+    config.retry.max_attempts = MAX_ATTEMPTS;
+    let running = spawn(config).await;
+    let bus = running.backends.bus.clone();
+    let failed = imgpipe_contract::event::StageFailed {
+        image_id: "no-such-image".to_owned(),
+        stage: "resizer".to_owned(),
+        reason: "test".to_owned(),
+        attempts: 1,
+    };
+    let message = imgpipe_contract::bus::Message::json(Topic::STAGE_FAILED, &failed)
+        .expect("json")
+        .with_header(imgpipe_contract::bus::headers::IMAGE_ID, "no-such-image");
+    bus.publish(message).await.expect("publish");
+
+    let dead_in_store = async || {
+        bus.dead_letters("metadata-store", 10)
+            .await
+            .expect("dead letters")
+            .len()
+    };
+    wait_for("the failure report dead-lettered", async || {
+        dead_in_store().await >= 1
+    })
+    .await;
+    // Were another report published, it would go through its attempts (tens of milliseconds
+    // with this config's backoff) and be dead-lettered in turn.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(dead_in_store().await, 1, "one dead letter, no chase");
+    assert_eq!(
+        bus.queue_depth("metadata-store").await.expect("depth"),
+        0,
+        "nothing left in the queue"
+    );
+    running.stop().await.expect("stop");
+}

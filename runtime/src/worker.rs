@@ -199,7 +199,10 @@ async fn give_up(
     delivery: Delivery,
     reason: &str,
 ) -> Result<(), BusError> {
-    if let Some(image_id) = image_id {
+    // Giving up on a failure report must not report a failure again: that report would meet the
+    // same fate (an image nobody knows), and the two would chase each other forever.
+    let reports_a_failure = delivery.message.topic == Topic::STAGE_FAILED;
+    if let Some(image_id) = image_id.filter(|_| !reports_a_failure) {
         let failed = StageFailed {
             image_id: image_id.clone(),
             stage: stage.to_owned(),
