@@ -31,64 +31,41 @@ async fn uploads_and_queries_are_rate_limited_per_key() {
         }
     };
     let upload = json!({ "filename": "a.jpg", "content_type": "image/jpeg", "size": 1000 });
+    let upload_as = |client: &Client| {
+        let key = client.key.clone();
+        let (base, upload) = (base.clone(), upload.clone());
+        async move {
+            let who = Presents::Bearer(&key);
+            send(&base, Method::POST, "/api/uploads", who, Some(&upload)).await
+        }
+    };
+    let list_as = |client: &Client| {
+        let (key, base) = (client.key.clone(), base.clone());
+        async move {
+            send(
+                &base,
+                Method::GET,
+                "/api/images",
+                Presents::Bearer(&key),
+                None,
+            )
+            .await
+        }
+    };
     for i in 1..=3 {
-        let answer = send(
-            &base,
-            Method::POST,
-            "/api/uploads",
-            Presents::Bearer(&one.key),
-            Some(&upload),
-        )
-        .await;
+        let answer = upload_as(&one).await;
         assert_eq!(answer.status, 201, "upload request {i}: {}", answer.body);
     }
-    let fourth = send(
-        &base,
-        Method::POST,
-        "/api/uploads",
-        Presents::Bearer(&one.key),
-        Some(&upload),
-    )
-    .await;
-    refused_with_retry("4th upload request", &fourth);
-    let answer = send(
-        &base,
-        Method::POST,
-        "/api/uploads",
-        Presents::Bearer(&other.key),
-        Some(&upload),
-    )
-    .await;
+    refused_with_retry("4th upload request", &upload_as(&one).await);
+    let answer = upload_as(&other).await;
     assert_eq!(answer.status, 201, "another key's upload: {}", answer.body);
 
     for i in 1..=5 {
-        let answer = send(
-            &base,
-            Method::GET,
-            "/api/images",
-            Presents::Bearer(&one.key),
-            None,
-        )
-        .await;
+        let answer = list_as(&one).await;
         assert_eq!(answer.status, 200, "list request {i}: {}", answer.body);
     }
-    let sixth = send(
-        &base,
-        Method::GET,
-        "/api/images",
-        Presents::Bearer(&one.key),
-        None,
-    )
-    .await;
-    refused_with_retry("6th list request", &sixth);
-    let answer = send(
-        &base,
-        Method::GET,
-        "/api/images",
-        Presents::Bearer(&other.key),
-        None,
-    )
-    .await;
+    refused_with_retry("6th list request", &list_as(&one).await);
+    let answer = list_as(&other).await;
     assert_eq!(answer.status, 200, "another key's list: {}", answer.body);
 
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
