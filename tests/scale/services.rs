@@ -23,12 +23,30 @@ pub async fn start(
     dir: &Path,
     within: Duration,
 ) -> Service {
+    start_on("127.0.0.1:0", name, command, env, dir, within).await
+}
+
+/// [`start`] on a given address: a process restarted on the same address keeps its clients'
+/// URLs (presigned URLs name the host and port).
+pub async fn start_on(
+    listen: &str,
+    name: &str,
+    command: &str,
+    env: &[(String, String)],
+    dir: &Path,
+    within: Duration,
+) -> Service {
     let data_dir = dir.join(name);
     std::fs::create_dir_all(&data_dir).expect("data dir");
     let log = dir.join(format!("{name}.log"));
-    let file = std::fs::File::create(&log).expect("log file");
+    // Appends, so that a restarted process's log follows the killed one's.
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .expect("log file");
     let child = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
-        .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([command, "--listen", listen, "--data-dir"])
         .arg(&data_dir)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("IMGPIPE_LOG__FILTER", "info")
