@@ -97,6 +97,7 @@ async fn run(mode: Mode, options: &Options) -> Result<verify::Report, Error> {
     let started = Instant::now();
     let plan = Arc::new(Plan {
         api: stack.api.clone(),
+        query: stack.query.clone(),
         clients: options.clients,
         photos,
         hostile: hostile::kinds(&real_jpeg),

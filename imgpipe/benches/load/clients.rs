@@ -25,7 +25,10 @@ pub struct Photo {
 
 /// What the clients share.
 pub struct Plan {
+    /// Where uploads are asked for.
     pub api: String,
+    /// Where images are read (the metadata store; the same process in embedded mode).
+    pub query: String,
     pub clients: usize,
     pub photos: Vec<Photo>,
     pub hostile: Vec<Hostile>,
@@ -55,12 +58,13 @@ pub struct Log {
 /// Runs one client with its own key until `plan.end`.
 pub async fn run(n: usize, key: String, plan: Arc<Plan>) -> Log {
     let client = Client::new(&plan.api, &key);
+    let reader = Client::new(&plan.query, &key);
     let mut log = Log::default();
     let mut i = 0usize;
     while Instant::now() < plan.end {
         i += 1;
         // Spread over the clients: about one upload in HOSTILE_EVERY overall, from the start.
-        let hostile = (i * plan.clients + n) % HOSTILE_EVERY == 0;
+        let hostile = (i * plan.clients + n).is_multiple_of(HOSTILE_EVERY);
         let (name, content_type, bytes) = if hostile {
             let h = &plan.hostile[(i / HOSTILE_EVERY + n) % plan.hostile.len()];
             (h.name.to_owned(), h.content_type, h.bytes.clone())
@@ -72,7 +76,7 @@ pub async fn run(n: usize, key: String, plan: Arc<Plan>) -> Log {
         match upload(&client, &name, content_type, bytes).await {
             Ok(ticket) => {
                 let started = Instant::now();
-                let (status, reason, latency) = wait_terminal(&client, &ticket, &plan).await;
+                let (status, reason, latency) = wait_terminal(&reader, &ticket, &plan).await;
                 log.accepted.push(Accepted {
                     image_id: ticket.image_id,
                     hostile,
@@ -132,11 +136,11 @@ async fn upload(
 }
 
 /// Polls the image until it is terminal: (status, error reason, reached a terminal state).
-async fn wait_terminal(client: &Client, ticket: &Ticket, plan: &Plan) -> (String, String, bool) {
+async fn wait_terminal(reader: &Client, ticket: &Ticket, plan: &Plan) -> (String, String, bool) {
     let deadline = Instant::now() + plan.max_wait;
     let mut last = "unseen".to_owned();
     while Instant::now() < deadline {
-        if let Some(doc) = poll(client, &ticket.image_id).await {
+        if let Some(doc) = poll(reader, &ticket.image_id).await {
             let status = doc["status"].as_str().unwrap_or("").to_owned();
             if status == "done" || status == "failed" {
                 let reason = doc["error"]["reason"].as_str().unwrap_or("").to_owned();
@@ -151,8 +155,8 @@ async fn wait_terminal(client: &Client, ticket: &Ticket, plan: &Plan) -> (String
 
 /// One GET of the image; a refused connection (process restarting) or a 404 (event not yet in)
 /// is simply "not yet".
-async fn poll(client: &Client, id: &str) -> Option<Value> {
-    let res = client
+async fn poll(reader: &Client, id: &str) -> Option<Value> {
+    let res = reader
         .api(reqwest::Method::GET, &format!("/api/images/{id}"))
         .send()
         .await
