@@ -6,15 +6,18 @@
 //! dead-letter queue after bounded retries, shows as failed, and can be replayed.
 
 mod common;
+#[path = "scale/harness.rs"]
+mod harness;
 #[path = "scale/services.rs"]
 mod services;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::Client;
 use common::engines::{Vhost, fresh_postgres, rabbitmqctl};
-use common::{Client, Ticket, repo_root};
+use harness::{Announce, all_documents, count, photo_set, upload_all, wait_drained};
 use imgpipe_bus_rabbitmq::RabbitBus;
 use imgpipe_contract::bus::Bus;
 use imgpipe_contract::config::BusConfig;
@@ -39,30 +42,7 @@ async fn separate_processes_on_rabbitmq_and_postgres_lose_nothing() {
         prefix: PREFIX.to_owned(),
         ..vhost.config()
     };
-    let mut env = vec![
-        ("IMGPIPE_BUS__KIND".to_owned(), "rabbitmq".to_owned()),
-        ("IMGPIPE_BUS__URL".to_owned(), bus.url.clone()),
-        ("IMGPIPE_BUS__PREFIX".to_owned(), PREFIX.to_owned()),
-        ("IMGPIPE_BUS__PREFETCH".to_owned(), "4".to_owned()),
-        ("IMGPIPE_METADATA__KIND".to_owned(), "postgres".to_owned()),
-        ("IMGPIPE_METADATA__URL".to_owned(), pg.url.clone()),
-        ("IMGPIPE_METADATA__SCHEMA".to_owned(), pg.schema.clone()),
-        (
-            "IMGPIPE_RETRY__MAX_ATTEMPTS".to_owned(),
-            MAX_ATTEMPTS.to_string(),
-        ),
-        ("IMGPIPE_RETRY__BASE_DELAY_MS".to_owned(), "200".to_owned()),
-        ("IMGPIPE_RETRY__MAX_DELAY_MS".to_owned(), "1000".to_owned()),
-        (
-            "IMGPIPE_RECOGNIZER__INTRA_THREADS".to_owned(),
-            "1".to_owned(),
-        ),
-        model_path("MODEL", "efficientnet-lite0.onnx"),
-        model_path("LABELS", "efficientnet-lite0.labels.txt"),
-        model_path("ONNXRUNTIME", "libonnxruntime.so"),
-        model_path("OCR_DET_MODEL", "ocr/PP-OCRv6_det_small.onnx"),
-        model_path("OCR_REC_MODEL", "ocr/PP-OCRv6_rec_small.onnx"),
-    ];
+    let mut env = harness::pipeline_env(&bus, &pg, MAX_ATTEMPTS);
     // No built-in S3 credentials: the object-store process and every process that talks to it
     // get the same ones, made for this run.
     let access_key = format!("scale-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -80,19 +60,6 @@ async fn separate_processes_on_rabbitmq_and_postgres_lose_nothing() {
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
-}
-
-fn model_path(key: &str, file: &str) -> (String, String) {
-    let path = repo_root().join("models").join(file);
-    assert!(
-        path.exists(),
-        "{}: missing; run `bash scripts/setup.sh` first",
-        path.display()
-    );
-    (
-        format!("IMGPIPE_RECOGNIZER__{key}"),
-        path.display().to_string(),
-    )
 }
 
 struct Pipeline {
@@ -155,90 +122,6 @@ impl Pipeline {
     }
 }
 
-/// The real photos of tests/photos, cycled to `n` uploads with distinct names.
-fn photo_set(n: usize) -> Vec<(String, &'static str, Vec<u8>)> {
-    let dir = repo_root().join("tests/photos");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `bash scripts/setup.sh`", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("jpg" | "png")))
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 10,
-        "expected the real test photos in {dir:?}"
-    );
-    (0..n)
-        .map(|i| {
-            let path = &files[i % files.len()];
-            let content_type = match path.extension().and_then(|e| e.to_str()) {
-                Some("png") => "image/png",
-                _ => "image/jpeg",
-            };
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("photo");
-            let bytes = std::fs::read(path).expect("photo readable");
-            (format!("{i:03}-{name}"), content_type, bytes)
-        })
-        .collect()
-}
-
-/// Uploads `photos` through the API and presigned PUTs, eight at a time.
-async fn upload_all(
-    base: &str,
-    key: &str,
-    photos: Vec<(String, &'static str, Vec<u8>)>,
-) -> Vec<Ticket> {
-    let mut lanes: Vec<Vec<_>> = (0..8).map(|_| Vec::new()).collect();
-    for (i, photo) in photos.into_iter().enumerate() {
-        lanes[i % 8].push(photo);
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    for lane in lanes {
-        let client = Client::new(base, key);
-        tasks.spawn(async move {
-            let mut tickets = Vec::new();
-            for (name, content_type, bytes) in lane {
-                tickets.push(client.upload(&name, content_type, bytes).await);
-            }
-            tickets
-        });
-    }
-    let mut tickets = Vec::new();
-    while let Some(lane) = tasks.join_next().await {
-        tickets.extend(lane.expect("upload lane"));
-    }
-    tickets
-}
-
-/// Every document the query API lists, by id, following the keyset cursor.
-async fn all_documents(client: &Client) -> BTreeMap<String, Value> {
-    let mut docs = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/images?limit=100&cursor={c}"),
-            None => "/api/images?limit=100".to_owned(),
-        };
-        let (status, page) = client.get_json(&path).await;
-        assert_eq!(status, 200, "{page}");
-        for item in page["items"].as_array().into_iter().flatten() {
-            let id = item["id"].as_str().expect("id").to_owned();
-            assert!(
-                docs.insert(id.clone(), item.clone()).is_none(),
-                "{id} listed twice"
-            );
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return docs,
-        }
-    }
-}
-
-fn count(docs: &BTreeMap<String, Value>, status: &str) -> usize {
-    docs.values().filter(|d| d["status"] == status).count()
-}
-
 async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut pipeline = Pipeline::start(env, dir.path()).await;
@@ -248,7 +131,7 @@ async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
 
     let mut photos = photo_set(PHOTOS);
     let late = photos.split_off(PHOTOS - LATE);
-    let mut tickets = upload_all(&pipeline.api.base_url, &key, photos).await;
+    let mut tickets = upload_all(&pipeline.api.base_url, &key, photos, Announce::ByStore).await;
 
     // Fault injection while the photos are being processed.
     let deadline = Instant::now() + DEADLINE;
@@ -278,7 +161,7 @@ async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
     );
 
     // After the cut: these reach the pipeline only if the object store reconnected.
-    tickets.extend(upload_all(&pipeline.api.base_url, &key, late).await);
+    tickets.extend(upload_all(&pipeline.api.base_url, &key, late, Announce::ByStore).await);
     let corrupt = api
         .upload(
             "notes.jpg",
@@ -423,19 +306,5 @@ async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
                 .expect("dead letters")
                 .is_empty()
         );
-    }
-}
-
-async fn wait_drained(bus: &RabbitBus, deadline: Instant) {
-    loop {
-        let mut depth = 0;
-        for queue in ["resizer", "recognizer", "metadata-store"] {
-            depth += bus.queue_depth(queue).await.expect("queue depth");
-        }
-        if depth == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{depth} messages left");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -136,6 +136,26 @@ impl Client {
         ticket
     }
 
+    /// Announces a finished upload (`POST /api/uploads/{id}/complete`), as a client does when
+    /// the store cannot notify; panics unless it is accepted.
+    pub async fn complete(&self, ticket: &Ticket) {
+        let res = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/uploads/{}/complete", ticket.image_id),
+            )
+            .json(&serde_json::json!({ "key": ticket.key }))
+            .send()
+            .await
+            .expect("upload API reachable");
+        assert_eq!(
+            res.status(),
+            202,
+            "complete refused: {}",
+            res.text().await.unwrap_or_default()
+        );
+    }
+
     pub async fn put(&self, ticket: &Ticket, url: &str, bytes: Vec<u8>) -> reqwest::Response {
         let mut req = self
             .http

@@ -71,7 +71,10 @@ impl Seaweed {
 
     async fn try_start(weed: &Path) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
-        let access_key = format!("seaweed-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let access_key = format!(
+            "seaweed-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let secret_key = uuid::Uuid::new_v4().simple().to_string();
         let config = serde_json::json!({ "identities": [{
             "name": "imgpipe",
@@ -101,7 +104,10 @@ impl Seaweed {
             "-admin.ui=false".to_owned(),
             "-master.telemetry=false".to_owned(),
             format!("-s3.localSocket={}", dir.path().join("s3.sock").display()),
-            format!("-filer.localSocket={}", dir.path().join("filer.sock").display()),
+            format!(
+                "-filer.localSocket={}",
+                dir.path().join("filer.sock").display()
+            ),
         ];
         for (server, pair) in SERVERS.iter().zip(ports.chunks(2)) {
             args.push(format!("-{server}.port={}", pair[0]));
@@ -140,7 +146,12 @@ impl Seaweed {
             let attempt = async {
                 store.ensure_bucket("seaweed-ready").await?;
                 store
-                    .put("seaweed-ready", "probe", Bytes::from_static(b"ok"), "text/plain")
+                    .put(
+                        "seaweed-ready",
+                        "probe",
+                        Bytes::from_static(b"ok"),
+                        "text/plain",
+                    )
                     .await
             };
             let last = match attempt.await {
