@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::engines::Seaweed;
+use common::seaweed::Seaweed;
 use imgpipe_contract::store::ObjectStore;
 use imgpipe_contract::testing::Fixture;
 

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Client;
-use common::engines::{Seaweed, Vhost, fresh_postgres};
+use common::engines::{Vhost, fresh_postgres};
+use common::seaweed::Seaweed;
 use harness::{Announce, all_documents, count, photo_set, upload_all, wait_drained};
 use imgpipe_bus_rabbitmq::RabbitBus;
 use imgpipe_contract::bus::Bus;

@@ -1,14 +1,9 @@
 //! Per-test isolation on the real engines: a RabbitMQ vhost and a PostgreSQL schema that no
-//! other test (or run) uses, removed afterwards whether the test passed or not; a SeaweedFS
-//! server of the test's own (`seaweed.rs`).
+//! other test (or run) uses, removed afterwards whether the test passed or not.
 
 use std::process::Command;
 
 use imgpipe_contract::config::{BusConfig, BusKind, MetadataConfig, MetadataKind};
-
-#[path = "seaweed.rs"]
-mod seaweed;
-pub use seaweed::Seaweed;
 
 pub fn rabbitmqctl(args: &[&str]) {
     let out = Command::new("rabbitmqctl")

@@ -1,8 +1,10 @@
 //! Helpers shared by the end-to-end tests: a pipeline on port 0 in a temp dir, a client that
-//! uploads the way a browser does, and real photos from the packages `scripts/setup.sh` fetched.
+//! uploads the way a browser does, real photos from the packages `scripts/setup.sh` fetched, and
+//! SeaweedFS as a second S3 server (`seaweed.rs`).
 #![allow(dead_code)]
 
 pub mod engines;
+pub mod seaweed;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

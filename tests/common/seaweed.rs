@@ -191,7 +191,7 @@ impl Drop for Seaweed {
 fn weed_binary() -> PathBuf {
     let path = std::env::var_os("IMGPIPE_TEST_WEED")
         .map(PathBuf::from)
-        .unwrap_or_else(|| super::super::repo_root().join(".cache/seaweedfs/weed"));
+        .unwrap_or_else(|| super::repo_root().join(".cache/seaweedfs/weed"));
     assert!(
         path.is_file(),
         "{}: SeaweedFS's weed binary is missing; run `bash scripts/setup.sh` \

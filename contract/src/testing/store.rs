@@ -1,6 +1,7 @@
 //! What every object store backend guarantees through the project's S3 client: buckets created
 //! idempotently, objects read back byte for byte with their type, size caps enforced before
-//! reading, not-found told apart, and presigned URLs that work for plain HTTP clients.
+//! reading, not-found told apart, and presigned URLs that work for plain HTTP clients and only
+//! for the request they were signed for (the upload API's type and size limits rest on it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,7 @@ macro_rules! store_conformance {
                 the_size_cap_is_checked_before_reading,
                 a_missing_object_is_not_found,
                 a_presigned_put_stores_what_a_plain_client_sends,
+                a_presigned_put_is_refused_unless_sent_as_signed,
                 a_presigned_get_serves_its_object_and_no_other,
             ]
         );
@@ -31,6 +33,8 @@ macro_rules! store_conformance {
 }
 
 const BUCKET: &str = "conformance";
+/// The query parameter holding a SigV4 presigned URL's signature.
+const SIGNATURE: &str = "X-Amz-Signature=";
 
 /// A body the size of a photo (about 140 KiB, not a round number), the same every run: bytes
 /// of a xorshift sequence, so that any byte lost, added or moved shows.
@@ -193,6 +197,93 @@ pub async fn a_presigned_put_stores_what_a_plain_client_sends<
     assert_eq!(
         store
             .get(BUCKET, &put_key, 10 * 1024 * 1024)
+            .await
+            .expect("get"),
+        body
+    );
+}
+
+/// A presigned PUT names a key, a content type and a length: the store refuses (403) a request
+/// that changes any of them, a tampered signature, and the URL after it expired, and keeps
+/// nothing from a refused request. Without this, the upload API's type and size checks would
+/// be advice.
+pub async fn a_presigned_put_is_refused_unless_sent_as_signed<
+    F: Fixture<Handle = Arc<dyn ObjectStore>>,
+>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    store.ensure_bucket(BUCKET).await.expect("create bucket");
+    let body = photo_sized_body();
+    let http = plain_client();
+    let key = unique_key("signed.jpg");
+    let presign = |ttl| store.presign_put(BUCKET, &key, "image/jpeg", body.len() as u64, ttl);
+    let signed = presign(Duration::from_secs(60)).await.expect("presign");
+    // Signed first so that its lifetime runs out while the other requests are tried.
+    let short_lived = Duration::from_secs(1);
+    let expiring = presign(short_lived).await.expect("presign");
+    let expired_at = std::time::Instant::now() + short_lived + Duration::from_secs(1);
+    let put = |url: &str, content_type: &str, body: Bytes| {
+        let mut req = http.put(url);
+        for (k, v) in &signed.headers {
+            if !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("content-type")
+            {
+                req = req.header(k, v);
+            }
+        }
+        req.header("content-type", content_type).body(body).send()
+    };
+
+    let sig_at = signed.url.find(SIGNATURE).expect("a SigV4 URL") + SIGNATURE.len();
+    let mut tampered = signed.url.clone();
+    let flipped = if &tampered[sig_at..=sig_at] == "0" {
+        "1"
+    } else {
+        "0"
+    };
+    tampered.replace_range(sig_at..=sig_at, flipped);
+    let other_key = signed.url.replace("signed.jpg", "other.jpg");
+    assert_ne!(other_key, signed.url);
+    let longer = Bytes::from([body.as_ref(), &[0u8; 100]].concat());
+    let refused = [
+        (
+            "another content type",
+            put(&signed.url, "image/png", body.clone()),
+        ),
+        ("another length", put(&signed.url, "image/jpeg", longer)),
+        (
+            "a tampered signature",
+            put(&tampered, "image/jpeg", body.clone()),
+        ),
+        ("another key", put(&other_key, "image/jpeg", body.clone())),
+    ];
+    for (what, request) in refused {
+        let status = request.await.expect("PUT").status();
+        assert_eq!(status, 403, "a presigned PUT with {what}");
+    }
+    let missing = store.head(BUCKET, &key).await.expect_err("nothing stored");
+    assert!(missing.is_not_found(), "{missing:?}");
+
+    tokio::time::sleep_until(expired_at.into()).await;
+    let mut req = http.put(&expiring.url);
+    for (k, v) in &expiring.headers {
+        if !k.eq_ignore_ascii_case("content-length") {
+            req = req.header(k, v);
+        }
+    }
+    let status = req.body(body.clone()).send().await.expect("PUT").status();
+    assert_eq!(status, 403, "an expired presigned PUT");
+    let missing = store.head(BUCKET, &key).await.expect_err("nothing stored");
+    assert!(missing.is_not_found(), "{missing:?}");
+
+    let status = put(&signed.url, "image/jpeg", body.clone())
+        .await
+        .expect("PUT")
+        .status();
+    assert_eq!(status, 200, "the PUT as signed");
+    assert_eq!(
+        store
+            .get(BUCKET, &key, 10 * 1024 * 1024)
             .await
             .expect("get"),
         body
