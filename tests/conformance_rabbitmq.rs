@@ -13,13 +13,13 @@ use std::time::Duration;
 use common::engines::Vhost;
 use imgpipe_bus_rabbitmq::RabbitBus;
 use imgpipe_contract::bus::{Bus, Consumer, Delivery, Message, Subscription};
-use imgpipe_contract::config::BusConfig;
+use imgpipe_contract::config::{BusConfig, RetryConfig};
 use imgpipe_contract::testing::Fixture;
 
 const WAIT: Duration = Duration::from_secs(15);
 
 async fn connect(config: &BusConfig) -> RabbitBus {
-    RabbitBus::connect(config)
+    RabbitBus::connect(config, RetryConfig::default().max_attempts)
         .await
         .expect("connect to RabbitMQ")
 }
@@ -114,8 +114,8 @@ fn argument<'a>(queue: &'a serde_json::Value, name: &str) -> Option<&'a serde_js
 }
 
 /// RabbitMQ 4 drops a quorum-queue message after 20 deliveries unless told otherwise; the
-/// topology must set the limit and the dead-letter target explicitly, and retry buckets must
-/// lead back to the queue.
+/// topology must set the limit (the retry policy's attempts) and the dead-letter target
+/// explicitly, and retry buckets must lead back to the queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_topology_never_drops_messages() {
     let vhost = Vhost::create();
@@ -146,7 +146,10 @@ async fn rabbitmq_topology_never_drops_messages() {
 
     let main = queue("test.work");
     assert_eq!(main["type"], "quorum");
-    assert_eq!(argument(main, "x-delivery-limit"), Some(&1000.into()));
+    assert_eq!(
+        argument(main, "x-delivery-limit"),
+        Some(&RetryConfig::default().max_attempts.into())
+    );
     assert_eq!(argument(main, "x-dead-letter-exchange"), Some(&"".into()));
     assert_eq!(
         argument(main, "x-dead-letter-routing-key"),
@@ -183,6 +186,59 @@ async fn rabbitmq_topology_never_drops_messages() {
         );
     }
     assert_eq!(queues.len(), 18, "nothing else declared");
+}
+
+/// A message whose consumer dies holding it (the broker requeues it when the connection goes) comes
+/// back with the next attempt number, so the worker's budget ends a crash loop; past the limit the
+/// broker itself dead-letters it into the dead queue rather than delivering it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_counts_a_crash_as_an_attempt() {
+    const MAX_ATTEMPTS: u32 = 2;
+    let vhost = Vhost::create();
+    let subscription = Subscription::new("work", &["job.*"]);
+    {
+        let bus = RabbitBus::connect(&vhost.config(), MAX_ATTEMPTS)
+            .await
+            .expect("connect");
+        bus.declare(&subscription).await.expect("declare");
+        bus.publish(message("job.poison", 7))
+            .await
+            .expect("publish");
+    }
+    for expected in 1..=MAX_ATTEMPTS + 1 {
+        let bus = RabbitBus::connect(&vhost.config(), MAX_ATTEMPTS)
+            .await
+            .expect("connect");
+        let mut consumer = bus.subscribe(&subscription).await.expect("subscribe");
+        let held = next(&mut consumer).await;
+        assert_eq!(held.attempt, expected, "each crash counted");
+        // The process dies holding it: no settlement, the connection just goes.
+        vhost.close_connections();
+        std::mem::forget(held);
+        std::mem::forget(consumer);
+    }
+    let bus = RabbitBus::connect(&vhost.config(), MAX_ATTEMPTS)
+        .await
+        .expect("connect");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let dead = bus.dead_letters("work", 10).await.expect("dead letters");
+        if let Some(letter) = dead.first() {
+            assert_eq!(letter.message.payload, br#"{"n":7}"#);
+            assert!(
+                letter.reason.contains("delivery_limit"),
+                "{}",
+                letter.reason
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dead-lettered by the broker"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(bus.queue_depth("work").await.expect("depth"), 0);
 }
 
 /// Beyond the suite: a message retried twice through the delay buckets (which the broker

@@ -290,7 +290,9 @@ async fn scenario(env: Vec<(String, String)>, bus: BusConfig, vhost: String) {
     assert_eq!(on_meta.get_json("/api/images?limit=1").await.0, 401);
 
     // Nothing left behind in the queues but the one dead letter.
-    let inspect = RabbitBus::connect(&bus).await.expect("connect");
+    let inspect = RabbitBus::connect(&bus, MAX_ATTEMPTS)
+        .await
+        .expect("connect");
     wait_drained(&inspect, deadline).await;
     let dead = inspect
         .dead_letters("resizer", 10)

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use imgpipe_auth::Authenticator;
@@ -18,6 +19,10 @@ use imgpipe_db_sqlite::SqliteDb;
 use imgpipe_runtime::Deps;
 use imgpipe_runtime::metrics::Metrics;
 use imgpipe_s3_client::{S3Settings, S3Store};
+
+/// How much longer than the handler timeout an embedded delivery stays leased: the worker settles
+/// a timed-out message itself, so the lease only runs out when the process is gone or stuck.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// The three seams and the metrics registry, as the services hold them.
 pub type Backends = Deps;
@@ -47,8 +52,14 @@ pub async fn open(config: &Config, local: SocketAddr, public_base: &str) -> anyh
 /// The bus the config names, for a process that consumes from it.
 pub async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     Ok(match config.bus.kind {
-        BusKind::Embedded => Arc::new(SqliteBus::open(&config.bus_path()).await?),
-        BusKind::Rabbitmq => Arc::new(RabbitBus::connect(&config.bus).await?),
+        BusKind::Embedded => Arc::new(
+            SqliteBus::open(&config.bus_path())
+                .await?
+                .with_lease(config.retry.policy().handler_timeout + LEASE_MARGIN),
+        ),
+        BusKind::Rabbitmq => {
+            Arc::new(RabbitBus::connect(&config.bus, config.retry.max_attempts).await?)
+        }
     })
 }
 
@@ -58,7 +69,7 @@ pub async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
 pub async fn attach_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     Ok(match config.bus.kind {
         BusKind::Embedded => Arc::new(SqliteBus::attach(&config.bus_path()).await?),
-        BusKind::Rabbitmq => Arc::new(RabbitBus::connect(&config.bus).await?),
+        BusKind::Rabbitmq => open_bus(config).await?,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod keys;
 mod pipeline;
 mod roles;
 mod s3_credentials;
+mod serve;
 mod session;
 pub mod tag;
 pub mod thumbnail;

@@ -1,6 +1,10 @@
-//! Starts the configured services on one listener and shuts them all down on one signal.
+//! Starts the configured services on one listener and shuts them all down on one signal, in
+//! order: the workers stop taking messages and finish (or hand back) what they hold while the
+//! listener still serves (in `up` the workers need the embedded S3 endpoint on it), then the
+//! listener stops, giving open requests a bounded time.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use imgpipe_contract::config::Config;
@@ -23,9 +27,14 @@ pub struct Running {
     /// The URL browsers use.
     pub base_url: String,
     pub backends: Backends,
-    shutdown: CancellationToken,
-    tasks: JoinSet<anyhow::Result<()>>,
+    stop_work: CancellationToken,
+    stop_http: CancellationToken,
+    workers: JoinSet<anyhow::Result<()>>,
+    server: JoinSet<anyhow::Result<()>>,
 }
+
+/// How long open requests get once the workers have stopped.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
 
 /// Starts `roles` with `config` on `listener` (bind port 0 in tests).
 pub async fn start(
@@ -50,28 +59,28 @@ pub async fn start(
         )?),
         false => None,
     };
-    let mut app = web::router(&deps, roles, &config.access, s3);
+    let mut app = web::router(&deps, roles, &config.access, s3.clone());
     let mut workers = Vec::new();
     for part in parts {
         app = app.merge(part.routes);
         workers.extend(part.workers);
     }
-    let shutdown = CancellationToken::new();
-    let mut tasks = JoinSet::new();
-    let stop = shutdown.clone().cancelled_owned();
+    let app = web::with_s3(web::limit_time(app, &config.server), s3);
     let app = crate::headers::layer(app, &config.access);
-    // The peer address feeds the upload API's per-client rate limit.
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    tasks.spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(stop);
-        server.await.context("HTTP server failed")
+    let (stop_work, stop_http) = (CancellationToken::new(), CancellationToken::new());
+    let mut server = JoinSet::new();
+    let (limits, stop) = (config.server.clone(), stop_http.clone().cancelled_owned());
+    server.spawn(async move {
+        crate::serve::serve(listener, app, &limits, stop, HTTP_DRAIN).await;
+        Ok(())
     });
     if roles.writes_objects() {
         ensure_buckets(&config, &deps).await?;
     }
+    let mut running = JoinSet::new();
     for spec in workers {
-        let run = worker(spec, &config, &deps).run(shutdown.clone().cancelled_owned());
-        tasks.spawn(async move { run.await.context("worker stopped") });
+        let run = worker(spec, &config, &deps).run(stop_work.clone().cancelled_owned());
+        running.spawn(async move { run.await.context("worker stopped") });
     }
     info!(%addr, %base_url, ?roles, "imgpipe started");
     let backends = deps;
@@ -79,8 +88,10 @@ pub async fn start(
         addr,
         base_url,
         backends,
-        shutdown,
-        tasks,
+        stop_work,
+        stop_http,
+        workers: running,
+        server,
     })
 }
 
@@ -112,18 +123,19 @@ fn worker(spec: WorkerSpec, config: &Config, deps: &Deps) -> Worker {
         policy: config.retry.policy(),
         concurrency: spec.concurrency,
         metrics: deps.metrics.clone(),
+        shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
     }
 }
 
 impl Running {
-    /// Stops taking work, lets in-flight messages finish, and waits for every task.
+    /// Stops in order: workers first (in-flight messages finish within `shutdown_grace_secs` or
+    /// go back to the queue), then the listener (open requests get a few seconds).
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        let mut first_error = None;
-        while let Some(joined) = self.tasks.join_next().await {
-            if let Err(e) = joined.map_err(anyhow::Error::from).and_then(|r| r) {
-                first_error.get_or_insert(e);
-            }
+        self.stop_work.cancel();
+        let mut first_error = drain(&mut self.workers).await;
+        self.stop_http.cancel();
+        if let Some(e) = drain(&mut self.server).await {
+            first_error.get_or_insert(e);
         }
         first_error.map_or(Ok(()), Err)
     }
@@ -135,15 +147,32 @@ impl Running {
     ) -> anyhow::Result<()> {
         tokio::select! {
             _ = signal => info!("shutting down"),
-            Some(joined) = self.tasks.join_next() => {
-                let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
-                if let Err(e) = &result {
-                    error!(error = %e, "a service stopped");
-                }
-                self.stop().await?;
-                return result.and(Err(anyhow::anyhow!("a service stopped unexpectedly")));
-            }
+            Some(joined) = self.workers.join_next() => return self.failed(joined).await,
+            Some(joined) = self.server.join_next() => return self.failed(joined).await,
         }
         self.stop().await
     }
+
+    async fn failed(
+        self,
+        joined: Result<anyhow::Result<()>, tokio::task::JoinError>,
+    ) -> anyhow::Result<()> {
+        let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(e) = &result {
+            error!(error = %e, "a service stopped");
+        }
+        self.stop().await?;
+        result.and(Err(anyhow::anyhow!("a service stopped unexpectedly")))
+    }
+}
+
+/// Waits for every task of a set; the first error, if any.
+async fn drain(tasks: &mut JoinSet<anyhow::Result<()>>) -> Option<anyhow::Error> {
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined.map_err(anyhow::Error::from).and_then(|r| r) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error
 }

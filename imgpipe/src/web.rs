@@ -7,10 +7,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use imgpipe_auth::{Denied, presented_key};
-use imgpipe_contract::config::AccessConfig;
+use std::time::Duration;
+
+use imgpipe_contract::config::{AccessConfig, ServerConfig};
 use imgpipe_contract::keys::Role;
 use serde_json::json;
 use tower::ServiceExt;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::backends::Backends;
 use crate::roles::Roles;
@@ -27,8 +30,8 @@ struct WebState {
     queues: Vec<String>,
 }
 
-/// Health, readiness, and (for the upload role) the page. `s3`, when given, becomes the fallback
-/// for every other path: the embedded S3 endpoint (path-style `/<bucket>/<key>`).
+/// Health, readiness, and (for the upload role) the page; `s3` answers a signed `GET /`
+/// (ListBuckets), see [`with_s3`] for the rest.
 pub fn router(
     backends: &Backends,
     roles: Roles,
@@ -37,7 +40,7 @@ pub fn router(
 ) -> axum::Router {
     let state = WebState {
         backends: backends.clone(),
-        s3: s3.clone(),
+        s3,
         queues: roles.consumed_queues(),
     };
     let mut app = axum::Router::new()
@@ -57,6 +60,26 @@ pub fn router(
     if roles.upload_api || roles.metadata_store {
         app = app.merge(crate::session::router(backends.auth.clone(), access));
     }
+    app
+}
+
+/// Every route so far must answer within `server.request_timeout_secs` (408 otherwise), and no
+/// request body may pause longer than `server.body_idle_timeout_secs`.
+pub fn limit_time(app: axum::Router, server: &ServerConfig) -> axum::Router {
+    app.layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(server.request_timeout_secs),
+    ))
+    .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
+        server.body_idle_timeout_secs,
+    )))
+}
+
+/// `s3`, when given, becomes the fallback for every other path: the embedded S3 endpoint
+/// (path-style `/<bucket>/<key>`). Its uploads may take longer than an API request and bound
+/// their bodies themselves (the presigned URL's expiry); it reads `Content-Length` from the
+/// body, so no wrapper may hide it.
+pub fn with_s3(app: axum::Router, s3: Option<axum::Router>) -> axum::Router {
     match s3 {
         Some(s3) => app.fallback_service(s3),
         None => app,

@@ -38,8 +38,11 @@ impl MetadataHandler {
                 DbError::Unavailable(_) => HandlerError::Transient(e.to_string()),
                 _ => HandlerError::Permanent(e.to_string()),
             })?;
+        // Bad input rather than transient: the database is fine, and an event for an image that
+        // never gets a document (a forged or stray event) must use up its attempts and end, not
+        // be postponed as if something were down.
         if applied == Applied::NotYet {
-            return Err(HandlerError::Transient(format!(
+            return Err(HandlerError::BadInput(format!(
                 "image {} has no document yet; its upload event has not been applied",
                 change.image_id()
             )));

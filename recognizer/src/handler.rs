@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use imgpipe_contract::bus::{Bus, Message, headers};
-use imgpipe_contract::event::{RenditionsReady, SCHEMA_VERSION, TagsReady, Topic};
+use imgpipe_contract::event::{RenditionsReady, TagsReady, Topic};
 use imgpipe_contract::store::ObjectStore;
 use imgpipe_runtime::failure::{run_blocking, store_error};
 use imgpipe_runtime::worker::{Handler, HandlerError};
@@ -71,13 +71,6 @@ impl Handler for RecognizerHandler {
     }
 
     async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
-        if let Some(version) = message.header(headers::SCHEMA_VERSION)
-            && version != SCHEMA_VERSION
-        {
-            return Err(HandlerError::Permanent(format!(
-                "unsupported schema version {version} (this recognizer reads {SCHEMA_VERSION})"
-            )));
-        }
         let event: RenditionsReady = serde_json::from_slice(&message.payload).map_err(|e| {
             HandlerError::Permanent(format!("unparseable RenditionsReady payload: {e}"))
         })?;

@@ -367,14 +367,6 @@ async fn an_unparseable_payload_is_permanent() {
     assert!(reason.contains("RenditionsReady"), "{reason}");
 }
 
-#[tokio::test]
-async fn an_unknown_schema_version_is_permanent() {
-    let f = fixture().await;
-    let message = renditions_ready("img5").with_header(headers::SCHEMA_VERSION, "99");
-    let reason = permanent(f.handler.handle(&message).await);
-    assert!(reason.contains("schema version 99"), "{reason}");
-}
-
 /// The runtime's one policy for object store errors: a missing or oversized preview is bad input
 /// (retried a bounded number of times, then dead-lettered), naming the preview.
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 pub mod failure;
 pub mod metrics;
+mod outage;
 mod part;
 pub mod telemetry;
 pub mod worker;

@@ -21,6 +21,10 @@ pub enum BusError {
     /// The consumer was closed (shutdown or connection loss it cannot recover from).
     #[error("subscription closed")]
     Closed,
+    /// The delivery being settled was handed to another consumer after its lease ran out (the
+    /// handler took longer than the lease): that consumer settles it now.
+    #[error("lease lost: {0}")]
+    LeaseLost(String),
     /// This backend does not offer the operation (test doubles, mostly).
     #[error("not supported by this bus: {0}")]
     Unsupported(&'static str),
@@ -98,7 +102,9 @@ pub trait Consumer: Send {
 /// A message handed to a consumer, to be settled once.
 pub struct Delivery {
     pub message: Message,
-    /// 1 on first delivery, incremented by each [`Delivery::retry`].
+    /// 1 on first delivery, incremented by each [`Delivery::retry`] and by each earlier delivery
+    /// that was never settled (its consumer died or its lease ran out): a message that crashes
+    /// its worker uses up its attempts like one that fails.
     pub attempt: u32,
     /// True when this may be a redelivery after a crash (the handler must be idempotent anyway).
     pub redelivered: bool,
@@ -123,6 +129,15 @@ impl Delivery {
     /// Deliver again after `delay`, with `attempt + 1`.
     pub async fn retry(self, delay: Duration) -> Result<(), BusError> {
         self.settle.retry(self.attempt, delay).await
+    }
+
+    /// Deliver again after `delay` without spending an attempt: for failures that say nothing
+    /// about the message (the database or the store is down), so an outage longer than the retry
+    /// budget does not dead-letter good work.
+    pub async fn postpone(self, delay: Duration) -> Result<(), BusError> {
+        self.settle
+            .retry(self.attempt.saturating_sub(1), delay)
+            .await
     }
 
     /// Move to the queue's dead letters with a reason.

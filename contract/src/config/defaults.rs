@@ -21,6 +21,20 @@ impl Default for Config {
             retry: RetryConfig::default(),
             log: LogConfig::default(),
             access: AccessConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 1024,
+            header_timeout_secs: 10,
+            request_timeout_secs: 60,
+            body_idle_timeout_secs: 30,
+            // Under Kubernetes' default termination grace of 30 s.
+            shutdown_grace_secs: 20,
         }
     }
 }
@@ -141,6 +155,7 @@ impl Default for RetryConfig {
             base_delay_ms: 1000,
             max_delay_ms: 60_000,
             handler_timeout_secs: 120,
+            transient_patience_secs: 1800,
         }
     }
 }
@@ -163,6 +178,7 @@ impl RetryConfig {
             base_delay: Duration::from_millis(self.base_delay_ms),
             max_delay: Duration::from_millis(self.max_delay_ms),
             handler_timeout: Duration::from_secs(self.handler_timeout_secs),
+            transient_patience: Duration::from_secs(self.transient_patience_secs),
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// A handler running longer than this is abandoned and retried.
     pub handler_timeout: Duration,
+    /// How long a message may keep failing for transient reasons (the database, the store or
+    /// the broker unavailable) without spending attempts; past it, each failure counts.
+    pub transient_patience: Duration,
 }
 
 impl RetryPolicy {
@@ -59,6 +62,26 @@ pub struct Config {
     pub retry: RetryConfig,
     pub log: LogConfig,
     pub access: AccessConfig,
+    pub server: ServerConfig,
+}
+
+/// The HTTP listener's own limits, against slow or too many clients, and how long a stop may take.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Connections served at once; more wait in the kernel's accept queue (file descriptors are
+    /// finite: a few thousand idle connections must not starve the workers and databases).
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (slowloris).
+    pub header_timeout_secs: u64,
+    /// Time an API request may take to be answered (uploads to the embedded S3 endpoint have
+    /// their own deadline: the presigned URL's expiry).
+    pub request_timeout_secs: u64,
+    /// Longest pause allowed between two pieces of a request body.
+    pub body_idle_timeout_secs: u64,
+    /// On stop: time in-flight messages get to finish before they are handed back to the queue
+    /// (without spending an attempt), and then open requests to complete.
+    pub shutdown_grace_secs: u64,
 }
 
 /// Who may call the API (see the README's Security section).
@@ -281,6 +304,7 @@ pub struct RetryConfig {
     pub base_delay_ms: u64,
     pub max_delay_ms: u64,
     pub handler_timeout_secs: u64,
+    pub transient_patience_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

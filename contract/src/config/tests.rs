@@ -232,12 +232,14 @@ fn the_retry_policy_is_the_settings_as_they_are() {
         base_delay_ms: 0,
         max_delay_ms: 10,
         handler_timeout_secs: 7,
+        transient_patience_secs: 60,
     };
     let policy = retry.policy();
     assert_eq!(policy.max_attempts, 3);
     assert_eq!(policy.base_delay, Duration::ZERO);
     assert_eq!(policy.max_delay, Duration::from_millis(10));
     assert_eq!(policy.handler_timeout, Duration::from_secs(7));
+    assert_eq!(policy.transient_patience, Duration::from_secs(60));
 }
 
 /// `dir/models` holding a (fake) runtime library.

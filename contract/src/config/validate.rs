@@ -125,6 +125,25 @@ impl Config {
         let retry = &self.retry;
         at_least_one(p, "retry.max_attempts", retry.max_attempts.into());
         at_least_one(p, "retry.handler_timeout_secs", retry.handler_timeout_secs);
+        at_least_one(
+            p,
+            "retry.transient_patience_secs",
+            retry.transient_patience_secs,
+        );
+
+        let server = &self.server;
+        at_least_one(p, "server.max_connections", server.max_connections as u64);
+        at_least_one(p, "server.header_timeout_secs", server.header_timeout_secs);
+        at_least_one(
+            p,
+            "server.request_timeout_secs",
+            server.request_timeout_secs,
+        );
+        at_least_one(
+            p,
+            "server.body_idle_timeout_secs",
+            server.body_idle_timeout_secs,
+        );
         if retry.base_delay_ms > retry.max_delay_ms {
             p.add(format!(
                 "retry.base_delay_ms ({}) must not exceed retry.max_delay_ms ({})",

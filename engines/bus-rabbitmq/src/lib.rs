@@ -55,9 +55,12 @@ pub struct RabbitBus {
 impl RabbitBus {
     /// Connects to `config.url` (retrying for up to 30 s, so the broker may still be starting)
     /// and declares the exchange. Names start with `config.prefix`; each consumer holds at most
-    /// `config.prefetch` unsettled deliveries.
-    pub async fn connect(config: &BusConfig) -> Result<Self, BusError> {
-        let link = Arc::new(Link::new(&config.url, &config.prefix));
+    /// `config.prefetch` unsettled deliveries. `max_attempts` is the retry policy's
+    /// (`retry.max_attempts`): the queues' delivery limit, so a message that crashes every
+    /// consumer is dead-lettered after that many deliveries. Queues declared earlier with another
+    /// limit must be deleted first (RabbitMQ refuses to redeclare a queue with other arguments).
+    pub async fn connect(config: &BusConfig, max_attempts: u32) -> Result<Self, BusError> {
+        let link = Arc::new(Link::new(&config.url, &config.prefix, max_attempts));
         link.live(RECONNECT_PATIENCE).await?;
         Ok(RabbitBus {
             link,

@@ -62,10 +62,10 @@ pub(super) struct Link {
 }
 
 impl Link {
-    pub(super) fn new(url: &str, prefix: &str) -> Self {
+    pub(super) fn new(url: &str, prefix: &str, max_attempts: u32) -> Self {
         Link {
             url: url.to_owned(),
-            names: Names::new(prefix),
+            names: Names::new(prefix, max_attempts),
             live: tokio::sync::Mutex::new(None),
             declared: Mutex::new(BTreeMap::new()),
             in_flight: Mutex::new(HashMap::new()),

@@ -2,9 +2,12 @@
 //!
 //! For a subscription queue `Q` under prefix `P`:
 //! - `P.events`: the durable topic exchange every message is published to (routing key = topic);
-//! - `P.Q`: a durable quorum queue bound to the subscription's patterns. Its delivery limit is set
-//!   high and its dead-letter target explicit, so that RabbitMQ 4 (which defaults to a limit of 20
-//!   and then drops) never discards a message we still count attempts for;
+//! - `P.Q`: a durable quorum queue bound to the subscription's patterns. Its delivery limit is the
+//!   retry policy's attempts and its dead-letter target the dead queue: a message whose deliveries
+//!   keep killing their consumer (never settled, so never counted in `x-attempt`) is counted by
+//!   the broker in `x-delivery-count`, which the attempt a consumer sees includes, so the worker
+//!   gives up on it after the same number of attempts as on any failure; should even that fail,
+//!   the broker dead-letters it one delivery later (RabbitMQ 4 would otherwise drop it after 20);
 //! - `P.Q.retry.<ms>`: one durable classic queue per delay bucket, without consumers. Messages wait
 //!   there for the bucket's TTL, then the broker dead-letters them back into `P.Q`. One queue per
 //!   bucket, because TTL only expires messages at the head of a queue: mixed delays in one queue
@@ -24,9 +27,6 @@ use super::unavailable;
 use super::wire::text;
 use imgpipe_contract::bus::{BusError, Subscription};
 
-/// Quorum-queue delivery limit: far above any retry policy, since attempts are counted in the
-/// `x-attempt` header; it only guards against a message that crashes every consumer.
-const DELIVERY_LIMIT: i32 = 1000;
 /// The shortest retry bucket; the others double up to `RETRY_BUCKETS` buckets.
 const SHORTEST_BUCKET_MS: u64 = 125;
 /// 125 ms, 250 ms, ... 4096 s (about 68 minutes).
@@ -36,12 +36,16 @@ const RETRY_BUCKETS: u32 = 16;
 #[derive(Debug, Clone)]
 pub(super) struct Names {
     prefix: String,
+    /// The subscription queues' `x-delivery-limit`: deliveries returned unsettled before the
+    /// broker dead-letters a message.
+    delivery_limit: i32,
 }
 
 impl Names {
-    pub(super) fn new(prefix: &str) -> Self {
+    pub(super) fn new(prefix: &str, max_attempts: u32) -> Self {
         Names {
             prefix: prefix.trim_end_matches('.').to_owned(),
+            delivery_limit: i32::try_from(max_attempts.max(1)).unwrap_or(i32::MAX),
         }
     }
 
@@ -128,7 +132,7 @@ pub(super) async fn declare_subscription(
     args.insert("x-queue-type".into(), text("quorum"));
     args.insert(
         "x-delivery-limit".into(),
-        AMQPValue::LongInt(DELIVERY_LIMIT),
+        AMQPValue::LongInt(names.delivery_limit),
     );
     args.insert("x-dead-letter-exchange".into(), text(""));
     args.insert("x-dead-letter-routing-key".into(), text(&dead));
@@ -230,11 +234,11 @@ mod tests {
 
     #[test]
     fn names_share_the_prefix() {
-        let names = Names::new("imgpipe");
+        let names = Names::new("imgpipe", 5);
         assert_eq!(names.exchange(), "imgpipe.events");
         assert_eq!(names.queue("resizer"), "imgpipe.resizer");
         assert_eq!(names.dead("resizer"), "imgpipe.resizer.dead");
         assert_eq!(names.retry("resizer", 500), "imgpipe.resizer.retry.500");
-        assert_eq!(Names::new("").queue("resizer"), "resizer");
+        assert_eq!(Names::new("", 5).queue("resizer"), "resizer");
     }
 }

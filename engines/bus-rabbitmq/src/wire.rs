@@ -81,7 +81,14 @@ pub(super) fn received(
     let topic = lookup(TOPIC)
         .and_then(as_text)
         .unwrap_or_else(|| routing_key.to_owned());
-    let attempt = lookup(ATTEMPT).and_then(as_number).unwrap_or(1).max(1);
+    // A quorum queue counts the deliveries that came back unsettled (a consumer that died or
+    // lost its channel mid-handling): each was an attempt that `x-attempt` never saw.
+    let returned = lookup("x-delivery-count").and_then(as_number).unwrap_or(0);
+    let attempt = lookup(ATTEMPT)
+        .and_then(as_number)
+        .unwrap_or(1)
+        .max(1)
+        .saturating_add(returned);
     let dead_reason = lookup(DEAD_REASON)
         .and_then(as_text)
         .or_else(|| {

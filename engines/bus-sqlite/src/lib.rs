@@ -4,6 +4,12 @@
 //! process died mid-handling) expires and the row is delivered again; opening the database
 //! releases all leases at once, since the embedded bus belongs to exactly one process (tools
 //! that work beside it use [`SqliteBus::attach`], which leaves the leases alone).
+//!
+//! Every delivery counts as an attempt, settled or not: a message whose handling kills the
+//! process comes back with a higher attempt each time, so the worker's retry budget ends a crash
+//! loop as surely as a string of errors. A settlement names the delivery it settles (the row's
+//! delivery count at claim time): once the lease has passed to another consumer, the first one
+//! can no longer ack, retry or dead-letter the row under it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,7 +47,8 @@ CREATE TABLE IF NOT EXISTS bus_messages (
 CREATE INDEX IF NOT EXISTS bus_messages_ready ON bus_messages (queue, dead_reason, available_at, seq);
 "#;
 
-/// How long a delivery stays invisible to other consumers before it is presumed abandoned.
+/// How long a delivery stays invisible to other consumers before it is presumed abandoned, unless
+/// [`SqliteBus::with_lease`] sets it from the handler timeout.
 const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 /// Upper bound on how long a waiting consumer sleeps between looks (delayed retries, expiries).
 const POLL: Duration = Duration::from_millis(250);
@@ -103,7 +110,9 @@ impl SqliteBus {
         })
     }
 
-    /// Overrides the lease (tests use a short one to exercise expiry).
+    /// Sets how long a delivery may stay unsettled before it goes to another consumer: longer
+    /// than the worker's handler timeout (the worker settles a timed-out message itself), or
+    /// a slow handler would see its message delivered twice at once.
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
@@ -138,11 +147,16 @@ impl SqliteBus {
         let settle = SqliteSettle {
             bus: self.clone(),
             seq: row.get("seq"),
+            delivered,
         };
+        // `delivered` runs ahead of `attempt` only by deliveries that were never settled (a
+        // crash, a lease that ran out): each of those was an attempt too.
+        let redelivered = delivered > attempt;
+        let attempt = u32::try_from(attempt.max(delivered).max(1)).unwrap_or(u32::MAX);
         Ok(Some(Delivery::new(
             message,
-            attempt.max(1) as u32,
-            delivered > attempt,
+            attempt,
+            redelivered,
             Box::new(settle),
         )))
     }
@@ -298,40 +312,68 @@ impl Consumer for SqliteConsumer {
 struct SqliteSettle {
     bus: SqliteBus,
     seq: i64,
+    /// The row's delivery count when this delivery claimed it: the lease token.
+    delivered: i64,
+}
+
+impl SqliteSettle {
+    /// A settlement that changed no row: the row was claimed again by another consumer after this
+    /// delivery's lease ran out (or is gone). That consumer now owns it.
+    fn held(&self, done: sqlx::sqlite::SqliteQueryResult) -> Result<(), BusError> {
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(BusError::LeaseLost(format!(
+                "message {} was delivered again after its lease ran out",
+                self.seq
+            )))
+        }
+    }
 }
 
 #[async_trait]
 impl Settle for SqliteSettle {
     async fn ack(self: Box<Self>) -> Result<(), BusError> {
-        sqlx::query("DELETE FROM bus_messages WHERE seq = ?")
+        let done = sqlx::query("DELETE FROM bus_messages WHERE seq = ? AND delivered = ?")
             .bind(self.seq)
+            .bind(self.delivered)
             .execute(&self.bus.pool)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        self.held(done)
     }
 
     async fn retry(self: Box<Self>, attempt: u32, delay: Duration) -> Result<(), BusError> {
-        sqlx::query(
-            "UPDATE bus_messages SET attempt = ?, delivered = ?, available_at = ?, leased_until = NULL WHERE seq = ?",
+        // `delivered = attempt` keeps the two in step, so the next claim reads as a plain retry.
+        let done = sqlx::query(
+            "UPDATE bus_messages SET attempt = ?, delivered = ?, available_at = ?, leased_until = NULL \
+             WHERE seq = ? AND delivered = ?",
         )
-        .bind(attempt + 1)
+        .bind(attempt.saturating_add(1))
         .bind(attempt)
-        .bind(now_ms() + delay.as_millis() as i64)
+        .bind(now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)))
         .bind(self.seq)
+        .bind(self.delivered)
         .execute(&self.bus.pool)
-        .await.map_err(unavailable)?;
-        Ok(())
+        .await
+        .map_err(unavailable)?;
+        self.held(done)
     }
 
-    async fn dead_letter(self: Box<Self>, _attempt: u32, reason: &str) -> Result<(), BusError> {
-        sqlx::query("UPDATE bus_messages SET dead_reason = ?, leased_until = NULL WHERE seq = ?")
-            .bind(reason)
-            .bind(self.seq)
-            .execute(&self.bus.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    async fn dead_letter(self: Box<Self>, attempt: u32, reason: &str) -> Result<(), BusError> {
+        // The attempt is stored as counted (crashes included), for the dead-letter listing.
+        let done = sqlx::query(
+            "UPDATE bus_messages SET dead_reason = ?, attempt = ?, leased_until = NULL \
+             WHERE seq = ? AND delivered = ?",
+        )
+        .bind(reason)
+        .bind(attempt)
+        .bind(self.seq)
+        .bind(self.delivered)
+        .execute(&self.bus.pool)
+        .await
+        .map_err(unavailable)?;
+        self.held(done)
     }
 }
 
