@@ -209,7 +209,9 @@ async fn scenario(env: Vec<(String, String)>, bus: BusConfig, seaweed: Arc<Seawe
 
     // Nothing dead-lettered, nothing left in a queue, and the unannounced upload never became
     // a document: SeaweedFS published nothing.
-    let inspect = RabbitBus::connect(&bus).await.expect("connect");
+    let inspect = RabbitBus::connect(&bus, MAX_ATTEMPTS)
+        .await
+        .expect("connect");
     wait_drained(&inspect, deadline).await;
     for queue in ["resizer", "recognizer", "metadata-store"] {
         let dead = inspect.dead_letters(queue, 10).await.expect("dead letters");
