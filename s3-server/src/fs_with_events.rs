@@ -98,9 +98,11 @@ impl FsWithEvents {
             (Err(_), Some(BodyFault::TimedOut(limit))) => Err(S3Error::with_message(
                 S3ErrorCode::RequestTimeout,
                 match limit {
-                    TimeLimit::Deadline => "The upload body was not complete by its deadline \
-                        (a presigned URL's expiry); nothing was stored."
-                        .to_owned(),
+                    TimeLimit::Deadline => {
+                        "The upload body was not complete by its deadline (its presigned \
+                        URL's expiry, or the server's limit); nothing was stored."
+                            .to_owned()
+                    }
                     TimeLimit::Idle(idle) => format!(
                         "No part of the upload body arrived for {} s; nothing was stored.",
                         idle.as_secs_f32()

@@ -58,7 +58,7 @@ pub(crate) struct TooSlow(TimeLimit);
 pub(crate) struct BodyRules {
     /// The most bytes that may go through.
     pub limit: u64,
-    /// None: no time limits (a body already in memory).
+    /// None: no time limits.
     pub clock: Option<BodyClock>,
     pub digests: DigestCheck,
 }
