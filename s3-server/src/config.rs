@@ -1,6 +1,13 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::S3ServerError;
+
+/// How long an upload body may take when no presigned URL's expiry ends it sooner: the
+/// services' own uploads, which are small and local, never come near it.
+pub const DEFAULT_MAX_BODY_DURATION: Duration = Duration::from_secs(15 * 60);
+/// How long an upload body may stop arriving before the upload fails.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the embedded S3 endpoint.
 #[derive(Debug, Clone)]
@@ -18,6 +25,11 @@ pub struct EmbeddedS3Config {
     pub notify_buckets: Vec<String>,
     /// Largest object accepted; larger uploads are refused with `EntityTooLarge`.
     pub max_object_bytes: u64,
+    /// Longest time an upload body may take; a presigned upload must also be complete by its
+    /// URL's expiry. Past it the upload fails with `RequestTimeout` and nothing is stored.
+    pub max_body_duration: Duration,
+    /// Longest pause between two pieces of an upload body before it fails with `RequestTimeout`.
+    pub body_idle_timeout: Duration,
 }
 
 impl EmbeddedS3Config {
@@ -32,6 +44,9 @@ impl EmbeddedS3Config {
         }
         if self.max_object_bytes == 0 {
             return invalid("max_object_bytes must be positive".to_owned());
+        }
+        if self.max_body_duration.is_zero() || self.body_idle_timeout.is_zero() {
+            return invalid("max_body_duration and body_idle_timeout must be positive".to_owned());
         }
         for name in self.buckets.iter().chain(&self.notify_buckets) {
             if !s3s::path::check_bucket_name(name) {
@@ -72,6 +87,8 @@ impl EmbeddedS3Config {
                 Vec::new()
             },
             max_object_bytes: config.upload.max_bytes.max(config.resizer.max_bytes),
+            max_body_duration: DEFAULT_MAX_BODY_DURATION,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
         }
     }
 }

@@ -1,5 +1,7 @@
-//! The S3 operations the pipeline uses, served by s3s-fs, with size limits and object-created
-//! events added. Everything not forwarded here answers NotImplemented (the trait's default).
+//! The S3 operations the pipeline uses, served by s3s-fs, with size and time limits, digests
+//! checked before an upload replaces anything, keys the backend cannot store refused, and
+//! object-created events added. Everything not forwarded here answers NotImplemented (the
+//! trait's default).
 
 use std::collections::HashSet;
 
@@ -8,22 +10,32 @@ use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use s3s_fs::FileSystem;
 
+use crate::body_deadline::{self, BodyClock, BodyTimeouts, TimeLimit};
+use crate::digest::DigestCheck;
+use crate::key_limits::{Sidecar, check_storable_key};
 use crate::notify::{CreatedBy, Notifier, Written};
-use crate::upload_body::{BodyFault, BodyWatch, WatchedBody};
+use crate::upload_body::{BodyFault, BodyRules, BodyWatch, WatchedBody};
 
 /// s3s-fs's `FileSystem` plus what the pipeline needs from its object store.
 pub(crate) struct FsWithEvents {
     fs: FileSystem,
     notifier: Notifier,
     max_object_bytes: u64,
+    timeouts: BodyTimeouts,
 }
 
 impl FsWithEvents {
-    pub(crate) fn new(fs: FileSystem, notifier: Notifier, max_object_bytes: u64) -> Self {
+    pub(crate) fn new(
+        fs: FileSystem,
+        notifier: Notifier,
+        max_object_bytes: u64,
+        timeouts: BodyTimeouts,
+    ) -> Self {
         FsWithEvents {
             fs,
             notifier,
             max_object_bytes,
+            timeouts,
         }
     }
 
@@ -47,11 +59,24 @@ impl FsWithEvents {
         }
     }
 
-    /// Caps the body at the object size limit and watches it for faults.
-    fn watch_body(&self, body: &mut Option<StreamingBlob>) -> BodyWatch {
+    /// Caps the body at the object size limit and the request's time limits, verifies its
+    /// `digests`, and watches it for faults.
+    fn watch_body(
+        &self,
+        body: &mut Option<StreamingBlob>,
+        uri: &Uri,
+        digests: DigestCheck,
+    ) -> BodyWatch {
         match body.take() {
             Some(inner) => {
-                let (watched, watch) = WatchedBody::wrap(inner, self.max_object_bytes);
+                let allowed =
+                    body_deadline::time_allowed(uri, chrono::Utc::now(), self.timeouts.max);
+                let rules = BodyRules {
+                    limit: self.max_object_bytes,
+                    clock: Some(BodyClock::start(allowed, self.timeouts.idle)),
+                    digests,
+                };
+                let (watched, watch) = WatchedBody::wrap(inner, rules);
                 *body = Some(watched);
                 watch
             }
@@ -68,6 +93,27 @@ impl FsWithEvents {
                 format!(
                     "The request body could not be read completely: {}",
                     err.source().map_or_else(String::new, ToString::to_string)
+                ),
+            )),
+            (Err(_), Some(BodyFault::TimedOut(limit))) => Err(S3Error::with_message(
+                S3ErrorCode::RequestTimeout,
+                match limit {
+                    TimeLimit::Deadline => {
+                        "The upload body was not complete by its deadline (its presigned \
+                        URL's expiry, or the server's limit); nothing was stored."
+                            .to_owned()
+                    }
+                    TimeLimit::Idle(idle) => format!(
+                        "No part of the upload body arrived for {} s; nothing was stored.",
+                        idle.as_secs_f32()
+                    ),
+                },
+            )),
+            (Err(_), Some(BodyFault::BadDigest(header))) => Err(S3Error::with_message(
+                S3ErrorCode::BadDigest,
+                format!(
+                    "The {header} you specified did not match what we received; \
+                     nothing was stored."
                 ),
             )),
             (result, _) => result,
@@ -181,8 +227,10 @@ impl S3 for FsWithEvents {
         mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         self.require_bucket(&req.input.bucket).await?;
+        check_storable_key(&req.input.bucket, &req.input.key, Sidecar::Object)?;
         self.check_declared_length(req.input.content_length)?;
-        let watch = self.watch_body(&mut req.input.body);
+        let digests = DigestCheck::for_put(&req.input, req.trailing_headers.clone())?;
+        let watch = self.watch_body(&mut req.input.body, &req.uri, digests);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let result = self.fs.put_object(req).await;
         let response = self.explain_body_fault(result, &watch)?;
@@ -194,6 +242,7 @@ impl S3 for FsWithEvents {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        check_storable_key(&req.input.bucket, &req.input.key, Sidecar::Object)?;
         self.check_parts_size(&req.input).await?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.fs.complete_multipart_upload(req).await?;
@@ -206,6 +255,7 @@ impl S3 for FsWithEvents {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        check_storable_key(&req.input.bucket, &req.input.key, Sidecar::Object)?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.fs.copy_object(req).await?;
         self.announce(CreatedBy::Copy, bucket, key).await?;
@@ -217,6 +267,7 @@ impl S3 for FsWithEvents {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.require_bucket(&req.input.bucket).await?;
+        check_storable_key(&req.input.bucket, &req.input.key, Sidecar::Upload)?;
         self.fs.create_multipart_upload(req).await
     }
 
@@ -225,7 +276,9 @@ impl S3 for FsWithEvents {
         mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         self.check_declared_length(req.input.content_length)?;
-        let watch = self.watch_body(&mut req.input.body);
+        // Parts are not verified against their digests: s3s-fs ignores them, and a part
+        // replaces nothing but itself until the upload completes.
+        let watch = self.watch_body(&mut req.input.body, &req.uri, DigestCheck::none());
         let result = self.fs.upload_part(req).await;
         self.explain_body_fault(result, &watch)
     }

@@ -1,14 +1,18 @@
 //! The embedded S3-compatible endpoint of the all-in-one mode: `s3s` serving a directory through
-//! `s3s-fs`, with SigV4 (header and presigned) checked, uploads capped in size, and an
+//! `s3s-fs`, with SigV4 (header and presigned) checked, uploads capped in size and time, digests
+//! checked before an upload replaces anything, keys the backend cannot store refused, and an
 //! object-created event published on the bus for every object written to a notifying bucket.
 //!
 //! Services reach it through the S3 client seam (`imgpipe_s3_client::S3Store`) like any other S3
 //! endpoint.
 
 mod access;
+mod body_deadline;
 mod config;
+mod digest;
 mod error;
 mod fs_with_events;
+mod key_limits;
 mod notify;
 mod upload_body;
 
@@ -26,9 +30,10 @@ use s3s::service::S3ServiceBuilder;
 use s3s_fs::FileSystem;
 use tower_http::cors::{Any, CorsLayer};
 
-pub use config::EmbeddedS3Config;
+pub use config::{DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_MAX_BODY_DURATION, EmbeddedS3Config};
 pub use error::S3ServerError;
 
+use body_deadline::BodyTimeouts;
 use fs_with_events::FsWithEvents;
 use notify::Notifier;
 
@@ -45,7 +50,11 @@ pub fn router(config: EmbeddedS3Config, bus: Arc<dyn Bus>) -> Result<Router, S3S
         message: format!("{e:?}"),
     })?;
     let notifier = Notifier::new(bus, &config.region, &config.notify_buckets);
-    let s3 = FsWithEvents::new(fs, notifier, config.max_object_bytes);
+    let timeouts = BodyTimeouts {
+        max: config.max_body_duration,
+        idle: config.body_idle_timeout,
+    };
+    let s3 = FsWithEvents::new(fs, notifier, config.max_object_bytes, timeouts);
 
     let mut s3_config = S3Config::default();
     // Browser form uploads (POST object) obey the same limit as PUT.

@@ -7,10 +7,15 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use imgpipe_bus_sqlite::SqliteBus;
 use imgpipe_contract::bus::{Bus, Consumer, Subscription};
 use imgpipe_contract::event::S3Event;
+use imgpipe_contract::store::PresignedRequest;
 use imgpipe_s3_client::S3Settings;
 use imgpipe_s3_client::S3Store;
-use imgpipe_s3_server::{EmbeddedS3Config, router};
+use imgpipe_s3_server::{
+    DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_MAX_BODY_DURATION, EmbeddedS3Config, router,
+};
 use tempfile::TempDir;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 pub const ACCESS_KEY: &str = "test-access";
 pub const SECRET_KEY: &str = "test-secret-key";
@@ -47,6 +52,15 @@ impl TestServer {
         Self::start_with(dir, bus.clone(), Arc::new(bus), max_object_bytes).await
     }
 
+    /// Serves with the test configuration as `configure` changes it.
+    pub async fn start_configured(configure: impl FnOnce(&mut EmbeddedS3Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bus = SqliteBus::open(&dir.path().join("bus.db"))
+            .await
+            .expect("open bus");
+        Self::serve(dir, bus.clone(), Arc::new(bus), configure).await
+    }
+
     /// Serves with `publish_bus` as the endpoint's bus (e.g. one that fails).
     pub async fn start_with(
         dir: TempDir,
@@ -54,16 +68,31 @@ impl TestServer {
         publish_bus: Arc<dyn Bus>,
         max_object_bytes: u64,
     ) -> Self {
+        Self::serve(dir, bus, publish_bus, |config| {
+            config.max_object_bytes = max_object_bytes;
+        })
+        .await
+    }
+
+    async fn serve(
+        dir: TempDir,
+        bus: SqliteBus,
+        publish_bus: Arc<dyn Bus>,
+        configure: impl FnOnce(&mut EmbeddedS3Config),
+    ) -> Self {
         let root = dir.path().join("objects");
-        let config = EmbeddedS3Config {
+        let mut config = EmbeddedS3Config {
             root: root.clone(),
             access_key: ACCESS_KEY.to_owned(),
             secret_key: SECRET_KEY.to_owned(),
             region: REGION.to_owned(),
             buckets: vec![ORIGINALS.to_owned(), RENDITIONS.to_owned()],
             notify_buckets: vec![ORIGINALS.to_owned()],
-            max_object_bytes,
+            max_object_bytes: DEFAULT_LIMIT,
+            max_body_duration: DEFAULT_MAX_BODY_DURATION,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
         };
+        configure(&mut config);
         let app = router(config, publish_bus).expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -133,4 +162,26 @@ pub async fn next_event(consumer: &mut Box<dyn Consumer>) -> (S3Event, Option<St
 /// MD5 ETags as the events carry them: no quotes.
 pub fn unquoted(etag: Option<&str>) -> Option<String> {
     etag.map(|e| e.trim_matches('"').to_owned())
+}
+
+/// Starts a presigned request by hand, as a client that controls its own pace: the request line
+/// and the signed headers are sent; the body is the caller's to write (or not).
+pub async fn start_raw_request(signed: &PresignedRequest) -> TcpStream {
+    let url = reqwest::Url::parse(&signed.url).expect("url");
+    let authority = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().expect("port")
+    );
+    let target = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+    let method = &signed.method;
+    let mut head =
+        format!("{method} {target} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n");
+    for (name, value) in &signed.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut socket = TcpStream::connect(&authority).await.expect("connect");
+    socket.write_all(head.as_bytes()).await.expect("write head");
+    socket
 }

@@ -4,5 +4,7 @@
 mod events;
 mod helpers;
 mod http_edges;
+mod integrity;
 mod presigned;
 mod round_trip;
+mod slow_body;

@@ -4,7 +4,7 @@ use imgpipe_contract::store::{ObjectStore, PresignedRequest};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{ORIGINALS, RENDITIONS, TestServer, next_event};
+use crate::helpers::{ORIGINALS, RENDITIONS, TestServer, next_event, start_raw_request};
 
 /// Performs a presigned request like a browser would: the signed headers, except those
 /// replaced (an empty value drops the header, letting the client compute it).
@@ -132,22 +132,7 @@ async fn presigned_put_with_a_body_cut_short_stores_nothing() {
         .await
         .expect("presign");
     // The signed Content-Length promises 100 bytes; the client sends 10 and stops.
-    let url = reqwest::Url::parse(&signed.url).expect("url");
-    let authority = format!(
-        "{}:{}",
-        url.host_str().expect("host"),
-        url.port().expect("port")
-    );
-    let target = format!("{}?{}", url.path(), url.query().unwrap_or(""));
-    let mut head = format!("PUT {target} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n");
-    for (name, value) in &signed.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut socket = tokio::net::TcpStream::connect(&authority)
-        .await
-        .expect("connect");
-    socket.write_all(head.as_bytes()).await.expect("write head");
+    let mut socket = start_raw_request(&signed).await;
     socket.write_all(&[b'x'; 10]).await.expect("write body");
     socket.shutdown().await.expect("half-close");
     let mut answer = Vec::new();
