@@ -16,8 +16,12 @@ use tempfile::TempDir;
 const REGION: &str = "us-east-1";
 const READY_WITHIN: Duration = Duration::from_secs(30);
 /// Servers `weed mini` runs, each with an HTTP and a gRPC port; every one is given a port so
-/// that servers of tests running side by side never meet on a default one.
+/// that servers of tests running side by side never meet on a default one. The admin server
+/// comes last: its ports are chosen apart (see [`free_ports`]).
 const SERVERS: [&str; 5] = ["master", "volume", "filer", "s3", "admin"];
+/// `weed mini`'s maintenance worker dials the admin server's HTTP port + 10000 whatever
+/// `-admin.port.grpc` says, so that is where the admin gRPC port goes.
+const ADMIN_GRPC_OFFSET: u16 = 10000;
 /// Starting again on new ports covers another process taking a port between our probe and
 /// weed's bind.
 const STARTS: usize = 3;
@@ -83,7 +87,7 @@ impl Seaweed {
         }]});
         let config_path = dir.path().join("s3.json");
         std::fs::write(&config_path, config.to_string()).map_err(|e| format!("s3.json: {e}"))?;
-        let ports = free_ports(SERVERS.len() * 2)?;
+        let ports = free_ports()?;
         let log = std::fs::File::create(dir.path().join("weed.log"))
             .map_err(|e| format!("weed.log: {e}"))?;
         let stderr = log.try_clone().map_err(|e| format!("weed.log: {e}"))?;
@@ -122,7 +126,8 @@ impl Seaweed {
             .stderr(stderr)
             .spawn()
             .map_err(|e| format!("{}: {e}", weed.display()))?;
-        let s3_port = ports[SERVERS.iter().position(|s| *s == "s3").unwrap_or(0) * 2];
+        let s3 = SERVERS.iter().position(|s| *s == "s3");
+        let s3_port = ports[2 * s3.expect("s3 is one of SERVERS")];
         let mut seaweed = Seaweed {
             endpoint: format!("http://127.0.0.1:{s3_port}"),
             access_key,
@@ -201,16 +206,32 @@ fn weed_binary() -> PathBuf {
     path
 }
 
-/// `n` distinct ports that were free a moment ago (the listeners are held until all are
-/// picked, so no port is handed out twice).
-fn free_ports(n: usize) -> Result<Vec<u16>, String> {
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("no free port: {e}"))?;
-    listeners
+/// An HTTP and a gRPC port for each of [`SERVERS`], in order, all free a moment ago (every
+/// listener is held until all are picked, so no port is handed out twice); the admin pair is
+/// `p` and `p + ADMIN_GRPC_OFFSET`.
+fn free_ports() -> Result<Vec<u16>, String> {
+    let bind = |port: u16| TcpListener::bind(("127.0.0.1", port));
+    let mut held = Vec::new();
+    for _ in 0..(SERVERS.len() - 1) * 2 {
+        held.push(bind(0).map_err(|e| format!("no free port: {e}"))?);
+    }
+    let mut ports: Vec<u16> = held
         .iter()
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("no free port: {e}"))
+        .map_err(|e| format!("no free port: {e}"))?;
+    for _ in 0..50 {
+        let http = bind(0).map_err(|e| format!("no free port: {e}"))?;
+        let port = http.local_addr().map_err(|e| e.to_string())?.port();
+        let Some(grpc_port) = port.checked_add(ADMIN_GRPC_OFFSET) else {
+            continue;
+        };
+        if let Ok(_grpc) = bind(grpc_port) {
+            ports.extend([port, grpc_port]);
+            return Ok(ports);
+        }
+    }
+    Err(format!(
+        "no free pair of ports {ADMIN_GRPC_OFFSET} apart for the admin server"
+    ))
 }
