@@ -1,0 +1,85 @@
+//! An update that goes wrong inside its transaction must not leave the write lock behind: the
+//! connection goes back to the pool, and the next update on it (or on any other connection)
+//! would otherwise fail with "cannot start a transaction within a transaction" or wait out the
+//! busy timeout and fail with "database is locked".
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use imgpipe_contract::db::{Applied, Decision, MetadataDb};
+use imgpipe_contract::document::ImageDocument;
+use imgpipe_db_sqlite::SqliteDb;
+
+/// More than the pool's connections, so every connection is used after the failure.
+const UPDATES_AFTER: usize = 8;
+
+fn doc(id: &str) -> ImageDocument {
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "status": "pending",
+        "created_at": "2026-01-01T00:00:00Z",
+        "original": {
+            "bucket": "originals",
+            "key": format!("default/{id}/cat.jpg"),
+            "filename": "cat.jpg",
+            "size": 10
+        }
+    }))
+    .expect("a valid document")
+}
+
+async fn assert_updates_go_through(db: &SqliteDb) {
+    for n in 0..UPDATES_AFTER {
+        let id = format!("after-{n}");
+        let next = doc(&id);
+        let change = move |_: Option<ImageDocument>| Decision::write(next.clone());
+        let result = tokio::time::timeout(Duration::from_secs(3), db.update(&id, &change)).await;
+        assert!(
+            matches!(result, Ok(Ok(Applied::Written))),
+            "update {n} after the failed one: {result:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_panics_mid_transaction_leaves_no_lock_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Arc::new(
+        SqliteDb::open(&dir.path().join("meta.db"))
+            .await
+            .expect("open"),
+    );
+    let failing = db.clone();
+    let crashed = tokio::spawn(async move {
+        let change = |_: Option<ImageDocument>| -> Decision {
+            panic!("the change failed while the transaction was open")
+        };
+        failing.update("crashing", &change).await
+    })
+    .await;
+    assert!(crashed.as_ref().is_err_and(|e| e.is_panic()), "{crashed:?}");
+    assert_updates_go_through(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_cancelled_mid_transaction_leaves_no_lock_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = SqliteDb::open(&dir.path().join("meta.db"))
+        .await
+        .expect("open");
+    // The change outlasts the caller's deadline, so the update future is dropped at its next
+    // await, with its write sent and not committed (as when a handler's task is aborted).
+    let next = doc("slow");
+    let change = move |_: Option<ImageDocument>| {
+        std::thread::sleep(Duration::from_millis(200));
+        Decision::write(next.clone())
+    };
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(50), db.update("slow", &change)).await;
+    assert!(cancelled.is_err(), "the update outlived its deadline");
+    assert_updates_go_through(&db).await;
+    assert!(
+        db.get("slow").await.expect("get").is_none(),
+        "the cancelled write was rolled back"
+    );
+}
