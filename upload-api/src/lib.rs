@@ -9,7 +9,7 @@ mod filename;
 mod quota;
 mod routes;
 
-pub use filename::sanitize_filename;
+pub use filename::{filename_budget, sanitize_filename};
 pub use routes::{UploadState, router};
 
 use imgpipe_contract::config::{Config, ObjectStoreKind};
