@@ -6,9 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use imgpipe_contract::db::{Applied, Decision, MetadataDb};
+use imgpipe_contract::db::{Applied, DbError, Decision, MetadataDb};
 use imgpipe_contract::document::ImageDocument;
 use imgpipe_db_sqlite::SqliteDb;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
 
 /// More than the pool's connections, so every connection is used after the failure.
 const UPDATES_AFTER: usize = 8;
@@ -61,25 +63,39 @@ async fn a_change_that_panics_mid_transaction_leaves_no_lock_behind() {
     assert_updates_go_through(&db).await;
 }
 
+/// A COMMIT that fails (as on a full disk) leaves SQLite's transaction open. Provoked here by a
+/// deferred foreign key that a trigger violates: every statement succeeds, the COMMIT does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_update_cancelled_mid_transaction_leaves_no_lock_behind() {
+async fn a_failed_commit_leaves_no_lock_behind() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = SqliteDb::open(&dir.path().join("meta.db"))
+    let path = dir.path().join("meta.db");
+    let db = SqliteDb::open(&path).await.expect("open");
+    let mut saboteur = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
         .await
-        .expect("open");
-    // The change outlasts the caller's deadline, so the update future is dropped at its next
-    // await, with its write sent and not committed (as when a handler's task is aborted).
-    let next = doc("slow");
-    let change = move |_: Option<ImageDocument>| {
-        std::thread::sleep(Duration::from_millis(200));
-        Decision::write(next.clone())
-    };
-    let cancelled =
-        tokio::time::timeout(Duration::from_millis(50), db.update("slow", &change)).await;
-    assert!(cancelled.is_err(), "the update outlived its deadline");
+        .expect("second connection");
+    sqlx::raw_sql(
+        "CREATE TABLE nowhere (id TEXT PRIMARY KEY); \
+         CREATE TABLE pointers (target TEXT REFERENCES nowhere(id) DEFERRABLE INITIALLY DEFERRED); \
+         CREATE TRIGGER fail_at_commit AFTER INSERT ON images WHEN NEW.id = 'unlucky' \
+         BEGIN INSERT INTO pointers (target) VALUES ('missing'); END;",
+    )
+    .execute(&mut saboteur)
+    .await
+    .expect("sabotage");
+    saboteur.close().await.expect("close");
+
+    let next = doc("unlucky");
+    let change = move |_: Option<ImageDocument>| Decision::write(next.clone());
+    let failed = db.update("unlucky", &change).await;
+    assert!(
+        matches!(&failed, Err(DbError::Unavailable(e)) if e.contains("FOREIGN KEY")),
+        "{failed:?}"
+    );
     assert_updates_go_through(&db).await;
     assert!(
-        db.get("slow").await.expect("get").is_none(),
-        "the cancelled write was rolled back"
+        db.get("unlucky").await.expect("get").is_none(),
+        "the failed write was rolled back"
     );
 }
