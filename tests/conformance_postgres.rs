@@ -63,6 +63,7 @@ fn sample(id: &str, labels: &[&str]) -> ImageDocument {
             width: Some(640),
             height: Some(480),
             camera: None,
+            earlier_etags: Vec::new(),
         },
         renditions: None,
         placeholder: Some("1QcSHQRnh493V4dIh4eXh1h4kJUI".into()),

@@ -108,6 +108,10 @@ pub struct Original {
     /// What the camera recorded (EXIF), when the file says anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub camera: Option<CameraInfo>,
+    /// eTags of the bytes this key held before (the most recent last, a few at most): results
+    /// made from them that arrive late are ignored instead of landing on the current original.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_etags: Vec<String>,
 }
 
 /// Camera metadata from the original's EXIF, what editors sort and credit by. Every field is

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use imgpipe_contract::bus::Message;
+use imgpipe_contract::bus::{Message, headers};
 use imgpipe_contract::event::{
     RenditionsReady, S3Event, StageFailed, TagsReady, Topic, image_id_from_key,
 };
@@ -25,7 +25,15 @@ pub enum DocChange {
     /// Boxed: with camera metadata it is several times the size of the others.
     Renditions(Box<RenditionsReady>),
     Tags(TagsReady),
-    Failed(StageFailed),
+    Failed(Failure),
+}
+
+/// A stage's failure report, with the version of the original the failed work was made from
+/// when the report's message says it (the `source-etag` header; older producers do not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub event: StageFailed,
+    pub source_etag: Option<String>,
 }
 
 impl DocChange {
@@ -34,7 +42,17 @@ impl DocChange {
             DocChange::Uploaded(u) => &u.image_id,
             DocChange::Renditions(e) => &e.image_id,
             DocChange::Tags(e) => &e.image_id,
-            DocChange::Failed(e) => &e.image_id,
+            DocChange::Failed(f) => &f.event.image_id,
+        }
+    }
+
+    /// The eTag of the original a stage's result or failure was made from, when it says.
+    pub fn source_etag(&self) -> Option<&str> {
+        match self {
+            DocChange::Uploaded(_) => None,
+            DocChange::Renditions(e) => e.source.etag.as_deref(),
+            DocChange::Tags(e) => e.source_etag.as_deref(),
+            DocChange::Failed(f) => f.source_etag.as_deref(),
         }
     }
 
@@ -72,8 +90,65 @@ impl DocChange {
                 serde_json::from_slice(body)?,
             ))],
             Topic::TAGS_READY => vec![DocChange::Tags(serde_json::from_slice(body)?)],
-            Topic::STAGE_FAILED => vec![DocChange::Failed(serde_json::from_slice(body)?)],
+            Topic::STAGE_FAILED => vec![DocChange::Failed(Failure {
+                event: serde_json::from_slice(body)?,
+                source_etag: message
+                    .header(headers::SOURCE_ETAG)
+                    .map(|e| e.trim_matches('"').to_owned())
+                    .filter(|e| !e.is_empty()),
+            })],
             _ => Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use imgpipe_contract::event::{CreatedObject, S3EventRecord, object_created_message};
+
+    use super::*;
+
+    /// The upload's eTag rides along every message that follows it, so a stage's failure report
+    /// (published by the worker runtime, which knows nothing of eTags) names the original that
+    /// failed.
+    #[test]
+    fn a_failure_report_names_the_original_of_the_work_that_failed() {
+        let record = S3EventRecord::object_created(
+            "test",
+            "us-east-1",
+            "ObjectCreated:Put",
+            CreatedObject {
+                bucket: "originals".to_owned(),
+                key: "acme/img/cat.jpg".to_owned(),
+                size: 10,
+                etag: Some("\"e1\"".to_owned()),
+                content_type: None,
+                sequencer: "0A".to_owned(),
+            },
+        );
+        let upload = object_created_message(record).expect("message");
+        let renditions = Message::json(Topic::RENDITIONS_READY, &serde_json::json!({}))
+            .expect("message")
+            .follows(&upload);
+        let failed = StageFailed {
+            image_id: "img".to_owned(),
+            stage: "recognizer".to_owned(),
+            reason: "gave up".to_owned(),
+            attempts: 5,
+        };
+        let report = Message::json(Topic::STAGE_FAILED, &failed)
+            .expect("message")
+            .follows(&renditions);
+        let changes = DocChange::from_message(&report, "originals").expect("parses");
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].source_etag(), Some("e1"));
+
+        let unlabelled = Message::json(Topic::STAGE_FAILED, &failed).expect("message");
+        let changes = DocChange::from_message(&unlabelled, "originals").expect("parses");
+        assert_eq!(
+            changes[0].source_etag(),
+            None,
+            "older producers say nothing"
+        );
     }
 }

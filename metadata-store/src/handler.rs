@@ -5,7 +5,7 @@ use imgpipe_contract::bus::Message;
 use imgpipe_contract::db::{Applied, DbError, Decision, MetadataDb};
 use imgpipe_contract::document::ImageDocument;
 use imgpipe_runtime::worker::{Handler, HandlerError};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::change::DocChange;
 use crate::reduce::{Outcome, reduce};
@@ -29,6 +29,10 @@ impl MetadataHandler {
             Outcome::Write(doc) => Decision::Write(doc),
             Outcome::Unchanged => Decision::Unchanged,
             Outcome::NotYet => Decision::NotYet,
+            Outcome::Ignored(why) => {
+                info!(image_id = change.image_id(), %why, "change ignored");
+                Decision::Unchanged
+            }
         };
         let applied = self
             .store

@@ -10,9 +10,9 @@ mod handler;
 mod reduce;
 
 pub use api::{QueryState, router};
-pub use change::{DocChange, Upload};
+pub use change::{DocChange, Failure, Upload};
 pub use handler::MetadataHandler;
-pub use reduce::{Outcome, reduce};
+pub use reduce::{Ignored, Outcome, reduce};
 
 use std::sync::Arc;
 

@@ -1,6 +1,14 @@
 //! How each change folds into a document. Pure and idempotent: applying the same change twice
-//! yields `None` the second time (nothing to write), and a stale change (an older upload of the
-//! same key, per the S3 sequencer) is ignored.
+//! yields nothing to write the second time, and a stale change (an older upload of the same
+//! key, per the S3 sequencer) is ignored.
+//!
+//! A stage's result or failure applies only to the version of the original it was made from
+//! (its source eTag): one made from bytes the key held before is ignored, one made from bytes
+//! whose upload is not applied yet waits for it. Changes that name no eTag (older producers)
+//! apply to whatever original is current. A failure never undoes a success: once done, an image
+//! stays done until its original changes.
+
+use std::fmt;
 
 use imgpipe_contract::document::{
     ImageDocument, Original, Rendition, Renditions, StageError, Status,
@@ -9,6 +17,10 @@ use imgpipe_contract::event::{LEGACY_TENANT, OriginalKey};
 
 use crate::change::{DocChange, Upload};
 
+/// Earlier eTags a document remembers: plenty for the overwrites of one key during the minutes
+/// a late result can take, and bounded so a key rewritten in a loop cannot grow its document.
+const EARLIER_ETAGS: usize = 8;
+
 /// What applying a change to the current document gives.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
@@ -16,28 +28,121 @@ pub enum Outcome {
     Write(Box<ImageDocument>),
     /// Already reflected (or stale): nothing to do.
     Unchanged,
-    /// The change needs a document that does not exist yet (events raced): try again later.
+    /// The change needs a document (or an upload) that is not applied yet (events raced): try
+    /// again later.
     NotYet,
+    /// The change is outdated by what the document holds: nothing to write, and worth a log
+    /// line, since a stage did work nobody will see.
+    Ignored(Ignored),
+}
+
+/// Why a change was ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    /// A result or failure made from bytes the key held before its current original.
+    EarlierOriginal { made_from: String, current: String },
+    /// A failure reported for an image already done (a redelivered message that failed late):
+    /// the renditions and tags of its original are there.
+    FailureAfterSuccess,
+}
+
+impl fmt::Display for Ignored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ignored::EarlierOriginal { made_from, current } => write!(
+                f,
+                "made from an earlier original (eTag {made_from}); the current one is {current}"
+            ),
+            Ignored::FailureAfterSuccess => {
+                f.write_str("a failure reported after the image was done")
+            }
+        }
+    }
 }
 
 pub fn reduce(current: Option<&ImageDocument>, change: &DocChange) -> Outcome {
     let next = match (current, change) {
-        (None, DocChange::Uploaded(upload)) => uploaded(upload),
+        (None, DocChange::Uploaded(upload)) => uploaded(upload, Vec::new()),
         (Some(doc), DocChange::Uploaded(upload)) => {
             let same = doc.original.etag == upload.etag;
             let stale = match (&doc.original.sequencer, &upload.sequencer) {
                 (Some(old), Some(new)) => !newer(new, old),
                 _ => false,
             };
-            if same || stale {
+            if same {
                 return Outcome::Unchanged;
             }
+            if stale {
+                // The stages process this older upload too: remember its eTag so that what they
+                // make of it is recognised as outdated rather than awaited.
+                return match &upload.etag {
+                    Some(etag) if !doc.original.earlier_etags.contains(etag) => {
+                        let mut doc = doc.clone();
+                        remember(&mut doc.original.earlier_etags, etag);
+                        Outcome::Write(Box::new(doc))
+                    }
+                    _ => Outcome::Unchanged,
+                };
+            }
             // The key was overwritten with new bytes: start over from the new original.
-            uploaded(upload)
+            let mut earlier = doc.original.earlier_etags.clone();
+            if let Some(old) = &doc.original.etag {
+                remember(&mut earlier, old);
+            }
+            if let Some(new) = &upload.etag {
+                earlier.retain(|e| e != new);
+            }
+            uploaded(upload, earlier)
         }
         (None, _) => return Outcome::NotYet,
-        (Some(doc), DocChange::Renditions(e)) => {
-            let mut doc = doc.clone();
+        (Some(doc), result) => {
+            if let Err(outcome) = made_from_current(doc, result) {
+                return outcome;
+            }
+            if matches!(result, DocChange::Failed(_)) && doc.status == Status::Done {
+                return Outcome::Ignored(Ignored::FailureAfterSuccess);
+            }
+            apply_result(doc, result)
+        }
+    };
+    match current {
+        Some(doc) if *doc == next => Outcome::Unchanged,
+        _ => Outcome::Write(Box::new(next)),
+    }
+}
+
+/// Whether a stage's result or failure concerns the document's current original: `Err` with
+/// what to answer when it does not.
+fn made_from_current(doc: &ImageDocument, change: &DocChange) -> Result<(), Outcome> {
+    let (Some(made_from), Some(current)) = (change.source_etag(), doc.original.etag.as_deref())
+    else {
+        return Ok(());
+    };
+    let (made_from, current) = (unquoted(made_from), unquoted(current));
+    if made_from == current {
+        return Ok(());
+    }
+    if doc
+        .original
+        .earlier_etags
+        .iter()
+        .any(|e| unquoted(e) == made_from)
+    {
+        return Err(Outcome::Ignored(Ignored::EarlierOriginal {
+            made_from: made_from.to_owned(),
+            current: current.to_owned(),
+        }));
+    }
+    // Bytes this document has never held: their upload has not been applied yet.
+    Err(Outcome::NotYet)
+}
+
+/// A result or failure, already known to concern the current original, folded into `doc`.
+fn apply_result(doc: &ImageDocument, change: &DocChange) -> ImageDocument {
+    let mut doc = doc.clone();
+    match change {
+        DocChange::Uploaded(_) => {}
+        DocChange::Renditions(e) => {
             doc.original.width = Some(e.source.width);
             doc.original.height = Some(e.source.height);
             doc.original.format = Some(e.source.format.clone());
@@ -52,36 +157,41 @@ pub fn reduce(current: Option<&ImageDocument>, change: &DocChange) -> Outcome {
                 doc.status = Status::Processing;
                 doc.error = None;
             }
-            doc
         }
-        (Some(doc), DocChange::Tags(e)) => {
-            let mut doc = doc.clone();
+        DocChange::Tags(e) => {
             doc.tags = e.tags.clone();
             doc.categories = e.categories.clone();
             doc.text = e.text.clone();
             doc.model = Some(e.model.clone());
             doc.status = Status::Done;
             doc.error = None;
-            doc
         }
-        (Some(doc), DocChange::Failed(e)) => {
-            let mut doc = doc.clone();
+        DocChange::Failed(f) => {
             doc.status = Status::Failed;
             doc.error = Some(StageError {
-                stage: e.stage.clone(),
-                reason: e.reason.clone(),
-                attempts: e.attempts,
+                stage: f.event.stage.clone(),
+                reason: f.event.reason.clone(),
+                attempts: f.event.attempts,
             });
-            doc
         }
-    };
-    match current {
-        Some(doc) if *doc == next => Outcome::Unchanged,
-        _ => Outcome::Write(Box::new(next)),
     }
+    doc
 }
 
-fn uploaded(upload: &Upload) -> ImageDocument {
+/// Adds `etag` as the most recent earlier eTag, forgetting the oldest beyond the bound.
+fn remember(earlier: &mut Vec<String>, etag: &str) {
+    earlier.retain(|e| e != etag);
+    earlier.push(etag.to_owned());
+    let excess = earlier.len().saturating_sub(EARLIER_ETAGS);
+    earlier.drain(..excess);
+}
+
+/// S3 quotes eTags in headers and some producers keep the quotes in events.
+fn unquoted(etag: &str) -> &str {
+    etag.trim_matches('"')
+}
+
+fn uploaded(upload: &Upload, earlier_etags: Vec<String>) -> ImageDocument {
     let Upload {
         image_id,
         bucket,
@@ -112,6 +222,7 @@ fn uploaded(upload: &Upload) -> ImageDocument {
             width: None,
             height: None,
             camera: None,
+            earlier_etags,
         },
         renditions: None,
         placeholder: None,
@@ -155,19 +266,22 @@ mod tests {
     use super::*;
 
     fn uploaded_doc() -> ImageDocument {
-        uploaded(&Upload {
-            image_id: "img".to_owned(),
-            bucket: "originals".to_owned(),
-            key: "img/cat.jpg".to_owned(),
-            size: 10,
-            etag: Some("e1".to_owned()),
-            content_type: None,
-            sequencer: None,
-            at: chrono::Utc
-                .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-                .single()
-                .expect("time"),
-        })
+        uploaded(
+            &Upload {
+                image_id: "img".to_owned(),
+                bucket: "originals".to_owned(),
+                key: "img/cat.jpg".to_owned(),
+                size: 10,
+                etag: Some("e1".to_owned()),
+                content_type: None,
+                sequencer: None,
+                at: chrono::Utc
+                    .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                    .single()
+                    .expect("time"),
+            },
+            Vec::new(),
+        )
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! The reducer's rules, one table row each: the document before (or none), the change, and what
 //! `reduce` must answer (write exactly this document, unchanged, or not yet).
 //!
-//! The rows pin today's behaviour. Rows marked `QUESTIONABLE` are rules the robustness issue is
-//! going to change (a change made from an older original is applied; a late failure overrides a
-//! success): update them with it.
+//! The rows pin the behaviour. Rows marked `QUESTIONABLE` are rules that may deserve a change.
 
 use chrono::{DateTime, TimeZone, Utc};
 use imgpipe_contract::document::{
@@ -14,8 +12,8 @@ use imgpipe_contract::event::{
     RenditionInfo, RenditionsReady, SourceImage, StageFailed, TagsReady,
 };
 
-use super::{Outcome, reduce};
-use crate::change::{DocChange, Upload};
+use super::{Ignored, Outcome, reduce};
+use crate::change::{DocChange, Failure, Upload};
 
 const TENANT: &str = "acme";
 const ID: &str = "img";
@@ -27,6 +25,7 @@ enum Expect {
     Write(Box<ImageDocument>),
     Unchanged,
     NotYet,
+    Ignored(Ignored),
 }
 
 struct Row {
@@ -129,13 +128,33 @@ fn tags(source_etag: &str, label: &str) -> DocChange {
     DocChange::Tags(tags_event(source_etag, label))
 }
 
+/// A failure report that does not say which original failed (older producers).
 fn failed(stage: &str, attempts: u32) -> DocChange {
-    DocChange::Failed(StageFailed {
-        image_id: ID.to_owned(),
-        stage: stage.to_owned(),
-        reason: format!("{stage} gave up"),
-        attempts,
+    DocChange::Failed(Failure {
+        event: StageFailed {
+            image_id: ID.to_owned(),
+            stage: stage.to_owned(),
+            reason: format!("{stage} gave up"),
+            attempts,
+        },
+        source_etag: None,
     })
+}
+
+/// A failure report for the work made from the original `source_etag`.
+fn failed_from(source_etag: &str, stage: &str, attempts: u32) -> DocChange {
+    let DocChange::Failed(mut failure) = failed(stage, attempts) else {
+        unreachable!("failed() makes a failure");
+    };
+    failure.source_etag = Some(source_etag.to_owned());
+    DocChange::Failed(failure)
+}
+
+/// Renditions whose event names no source eTag (older resizers).
+fn renditions_without_etag() -> DocChange {
+    let mut event = renditions_event("e1");
+    event.source.etag = None;
+    DocChange::Renditions(Box::new(event))
 }
 
 // --- documents, built field by field (not through `reduce`) -------------------------------------
@@ -159,6 +178,7 @@ fn fresh(upload: &Upload) -> ImageDocument {
             width: None,
             height: None,
             camera: None,
+            earlier_etags: Vec::new(),
         },
         renditions: None,
         placeholder: None,
@@ -215,6 +235,19 @@ fn write(doc: ImageDocument) -> Expect {
     Expect::Write(Box::new(doc))
 }
 
+/// `doc` remembering these eTags as held by its key before.
+fn with_earlier(mut doc: ImageDocument, etags: &[&str]) -> ImageDocument {
+    doc.original.earlier_etags = etags.iter().map(|e| (*e).to_owned()).collect();
+    doc
+}
+
+fn ignored_earlier(made_from: &str, current: &str) -> Expect {
+    Expect::Ignored(Ignored::EarlierOriginal {
+        made_from: made_from.to_owned(),
+        current: current.to_owned(),
+    })
+}
+
 fn with_status(mut doc: ImageDocument, status: Status) -> ImageDocument {
     doc.status = status;
     doc
@@ -245,6 +278,15 @@ fn done() -> ImageDocument {
 
 fn rows() -> Vec<Row> {
     let second = upload(Some("e2"), Some("0B"), 5);
+    // The key overwritten: `e2` is current, `e1` what it held before.
+    let replaced = || with_earlier(fresh(&second), &["e1"]);
+    let replaced_processing = || with_status(with_renditions(replaced(), "e2"), Status::Processing);
+    let replaced_done = || {
+        with_status(
+            with_tags(replaced_processing(), "e2", "tabby"),
+            Status::Done,
+        )
+    };
     vec![
         // Uploads.
         Row {
@@ -266,34 +308,48 @@ fn rows() -> Vec<Row> {
             expect: Expect::Unchanged,
         },
         Row {
-            rule: "new eTag for the same key, newer sequencer: starts over from the new original",
+            rule: "new eTag for the same key, newer sequencer: starts over from the new original, \
+                   remembering the old eTag",
             current: Some(done()),
             change: DocChange::Uploaded(second.clone()),
-            expect: write(fresh(&second)),
+            expect: write(replaced()),
         },
         Row {
-            rule: "stale sequencer (older upload of the key arriving late): unchanged",
+            rule: "stale sequencer (older upload of the key arriving late): only its eTag is \
+                   remembered, so its results are known to be outdated",
             current: Some(fresh(&second)),
+            change: uploaded(Some("e1"), Some("0A"), 0),
+            expect: write(replaced()),
+        },
+        Row {
+            rule: "stale sequencer whose eTag is already remembered: unchanged",
+            current: Some(replaced()),
             change: uploaded(Some("e1"), Some("0A"), 0),
             expect: Expect::Unchanged,
         },
         Row {
-            rule: "equal sequencer with another eTag: unchanged (not newer)",
+            rule: "equal sequencer with another eTag: not newer, only its eTag remembered",
             current: Some(pending()),
             change: uploaded(Some("e2"), Some("0A"), 5),
-            expect: Expect::Unchanged,
+            expect: write(with_earlier(pending(), &["e2"])),
         },
         Row {
             rule: "sequencers compare as hex numbers, not strings: 100 is newer than FF",
             current: Some(fresh(&upload(Some("e1"), Some("FF"), 0))),
             change: uploaded(Some("e2"), Some("100"), 5),
-            expect: write(fresh(&upload(Some("e2"), Some("100"), 5))),
+            expect: write(with_earlier(
+                fresh(&upload(Some("e2"), Some("100"), 5)),
+                &["e1"],
+            )),
         },
         Row {
             rule: "sequencers ignore leading zeros and case: 000ff is not newer than FF",
             current: Some(fresh(&upload(Some("e1"), Some("FF"), 0))),
             change: uploaded(Some("e2"), Some("000ff"), 5),
-            expect: Expect::Unchanged,
+            expect: write(with_earlier(
+                fresh(&upload(Some("e1"), Some("FF"), 0)),
+                &["e2"],
+            )),
         },
         Row {
             // QUESTIONABLE: with no sequencer to order them, whichever upload arrives last wins,
@@ -301,7 +357,25 @@ fn rows() -> Vec<Row> {
             rule: "new eTag without a sequencer: starts over (last arrival wins)",
             current: Some(done()),
             change: uploaded(Some("e0"), None, 5),
-            expect: write(fresh(&upload(Some("e0"), None, 5))),
+            expect: write(with_earlier(fresh(&upload(Some("e0"), None, 5)), &["e1"])),
+        },
+        Row {
+            rule: "the key goes back to bytes it held before: that eTag is current, not earlier",
+            current: Some(with_earlier(pending(), &["e0", "e2"])),
+            change: DocChange::Uploaded(second.clone()),
+            expect: write(with_earlier(fresh(&second), &["e0", "e1"])),
+        },
+        Row {
+            rule: "earlier eTags are bounded: the oldest is forgotten",
+            current: Some(with_earlier(
+                pending(),
+                &["a", "b", "c", "d", "e", "f", "g", "h"],
+            )),
+            change: DocChange::Uploaded(second.clone()),
+            expect: write(with_earlier(
+                fresh(&second),
+                &["b", "c", "d", "e", "f", "g", "h", "e1"],
+            )),
         },
         // Changes before the upload.
         Row {
@@ -357,13 +431,43 @@ fn rows() -> Vec<Row> {
             expect: write(done()),
         },
         Row {
-            // QUESTIONABLE: renditions made from an older original (`e1`) replace the document's
-            // after the key was overwritten (`e2`): the source eTag is not compared.
-            rule: "renditions for an older original: applied",
-            current: Some(fresh(&second)),
+            rule: "renditions for an earlier original (late, after the key was overwritten): \
+                   ignored",
+            current: Some(replaced()),
             change: renditions("e1"),
+            expect: ignored_earlier("e1", "e2"),
+        },
+        Row {
+            rule: "renditions for an earlier original after the current one's: ignored, the \
+                   current renditions kept",
+            current: Some(replaced_processing()),
+            change: renditions("e1"),
+            expect: ignored_earlier("e1", "e2"),
+        },
+        Row {
+            rule: "renditions for bytes whose upload is not applied yet: not yet",
+            current: Some(pending()),
+            change: renditions("e3"),
+            expect: Expect::NotYet,
+        },
+        Row {
+            rule: "renditions naming no eTag (older resizers): applied to the current original",
+            current: Some(pending()),
+            change: renditions_without_etag(),
+            expect: write({
+                let mut doc = processing();
+                if let Some(r) = doc.renditions.as_mut() {
+                    r.source_etag = None;
+                }
+                doc
+            }),
+        },
+        Row {
+            rule: "the source eTag compares without quotes",
+            current: Some(pending()),
+            change: renditions("\"e1\""),
             expect: write(with_status(
-                with_renditions(fresh(&second), "e1"),
+                with_renditions(pending(), "\"e1\""),
                 Status::Processing,
             )),
         },
@@ -399,21 +503,36 @@ fn rows() -> Vec<Row> {
             )),
         },
         Row {
-            rule: "tags after a failure (a replayed dead letter): done, error cleared",
+            rule: "tags after a failure of the same original (a retry that worked, a replayed \
+                   dead letter): done, error cleared",
             current: Some(with_error(processing(), "recognizer", 5)),
             change: tags("e1", "tabby"),
             expect: write(done()),
         },
         Row {
-            // QUESTIONABLE: tags computed from an older original (`e1`) land on the document of
-            // the new one (`e2`) and mark it done: `source_etag` is not compared.
-            rule: "tags for an older original: applied, done",
-            current: Some(fresh(&second)),
+            rule: "tags for an earlier original (late, after the key was overwritten): ignored, \
+                   the image is not done",
+            current: Some(replaced_processing()),
             change: tags("e1", "tabby"),
-            expect: write(with_status(
-                with_tags(fresh(&second), "e1", "tabby"),
-                Status::Done,
-            )),
+            expect: ignored_earlier("e1", "e2"),
+        },
+        Row {
+            rule: "tags for an earlier original after the current one's: ignored",
+            current: Some(replaced_done()),
+            change: tags("e1", "tiger cat"),
+            expect: ignored_earlier("e1", "e2"),
+        },
+        Row {
+            rule: "tags for bytes whose upload is not applied yet: not yet",
+            current: Some(processing()),
+            change: tags("e3", "tabby"),
+            expect: Expect::NotYet,
+        },
+        Row {
+            rule: "tags for the current original after the key was overwritten: done",
+            current: Some(replaced_processing()),
+            change: tags("e2", "tabby"),
+            expect: write(replaced_done()),
         },
         // Failures.
         Row {
@@ -441,12 +560,42 @@ fn rows() -> Vec<Row> {
             expect: write(with_error(processing(), "recognizer", 7)),
         },
         Row {
-            // QUESTIONABLE: a late failure (e.g. a redelivered message that then timed out)
-            // turns a done image into a failed one, tags kept; nothing says which version failed.
-            rule: "failure after success: failed, tags kept",
+            rule: "failure of the current original: failed",
+            current: Some(replaced_processing()),
+            change: failed_from("e2", "recognizer", 5),
+            expect: write(with_error(replaced_processing(), "recognizer", 5)),
+        },
+        Row {
+            rule: "failure after success for the same original (a redelivered message that \
+                   failed late): ignored, the image stays done",
+            current: Some(done()),
+            change: failed_from("e1", "recognizer", 5),
+            expect: Expect::Ignored(Ignored::FailureAfterSuccess),
+        },
+        Row {
+            rule: "failure after success, naming no original: ignored, the image stays done",
             current: Some(done()),
             change: failed("recognizer", 5),
-            expect: write(with_error(done(), "recognizer", 5)),
+            expect: Expect::Ignored(Ignored::FailureAfterSuccess),
+        },
+        Row {
+            rule: "failure of an earlier original (late, after the key was overwritten): \
+                   ignored",
+            current: Some(replaced_processing()),
+            change: failed_from("e1", "resizer", 5),
+            expect: ignored_earlier("e1", "e2"),
+        },
+        Row {
+            rule: "failure of an earlier original on the done current one: ignored",
+            current: Some(replaced_done()),
+            change: failed_from("e1", "resizer", 5),
+            expect: ignored_earlier("e1", "e2"),
+        },
+        Row {
+            rule: "failure of bytes whose upload is not applied yet: not yet",
+            current: Some(processing()),
+            change: failed_from("e3", "resizer", 5),
+            expect: Expect::NotYet,
         },
     ]
 }
@@ -459,6 +608,7 @@ fn every_rule() {
         let ok = match (&row.expect, &got) {
             (Expect::Write(want), Outcome::Write(got)) => want == got,
             (Expect::Unchanged, Outcome::Unchanged) | (Expect::NotYet, Outcome::NotYet) => true,
+            (Expect::Ignored(want), Outcome::Ignored(got)) => want == got,
             _ => false,
         };
         if !ok {

@@ -13,7 +13,7 @@ use imgpipe_contract::event::OriginalKey;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::filename::sanitize_filename;
+use crate::filename::{filename_budget, sanitize_filename};
 use crate::routes::{UploadState, refuse};
 
 #[derive(Debug, Deserialize)]
@@ -72,7 +72,8 @@ pub(crate) async fn create(
     }
     let image_id = uuid::Uuid::now_v7().to_string();
     // The tenant is part of the key: every stage and any storage policy can follow it.
-    let filename = sanitize_filename(&req.filename);
+    let prefix = OriginalKey::format(caller.home_tenant(), &image_id, "");
+    let filename = sanitize_filename(&req.filename, filename_budget(&state.bucket, &prefix));
     let key = OriginalKey::format(caller.home_tenant(), &image_id, &filename);
     let ttl = Duration::from_secs(state.limits.url_ttl_secs);
     match state

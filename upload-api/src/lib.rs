@@ -9,7 +9,8 @@ mod filename;
 mod quota;
 mod routes;
 
-pub use filename::sanitize_filename;
+pub use complete::COMPLETE_PER_MINUTE;
+pub use filename::{filename_budget, sanitize_filename};
 pub use routes::{UploadState, router};
 
 use imgpipe_contract::config::{Config, ObjectStoreKind};
@@ -26,6 +27,7 @@ pub fn part(config: &Config, deps: &Deps) -> Part {
         limits: config.upload.clone(),
         db: deps.db.clone(),
         data_dir: (os.kind == ObjectStoreKind::Embedded).then(|| config.data_dir.clone()),
+        complete_per_minute: complete::complete_per_minute(config.upload.rate_per_minute),
     };
     Part::routes(router(state, deps.auth.clone()))
 }

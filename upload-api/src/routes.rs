@@ -31,15 +31,24 @@ pub struct UploadState {
     /// The embedded mode's data directory, whose free space is checked; None with an external
     /// object store.
     pub data_dir: Option<PathBuf>,
+    /// `POST /api/uploads/{id}/complete` calls a minute per key, besides the upload limit; 0
+    /// disables it (see [`crate::COMPLETE_PER_MINUTE`]).
+    pub complete_per_minute: u32,
 }
 
 /// The upload routes, for any key (uploaders and up), behind the key check of `auth` and a
-/// per-key rate limit. Serve them with `into_make_service_with_connect_info::<SocketAddr>()`.
+/// per-key rate limit (and `/complete` behind one more of its own). Serve them with
+/// `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn router(state: UploadState, auth: Authenticator) -> axum::Router {
     let limiter = Arc::new(RateLimiter::per_minute(state.limits.rate_per_minute));
+    let complete_limiter = Arc::new(RateLimiter::per_minute(state.complete_per_minute));
     axum::Router::new()
         .route("/api/uploads", post(create::create))
-        .route("/api/uploads/{id}/complete", post(complete::complete))
+        .route(
+            "/api/uploads/{id}/complete",
+            post(complete::complete)
+                .route_layer(middleware::from_fn_with_state(complete_limiter, limit_rate)),
+        )
         .route_layer(middleware::from_fn_with_state(limiter, limit_rate))
         .route_layer(middleware::from_fn_with_state(auth, authenticate))
         .with_state(state)

@@ -11,6 +11,10 @@ pub mod headers {
     pub const SCHEMA_VERSION: &str = "schema-version";
     /// The image the message concerns, when known, so failures can be attributed.
     pub const IMAGE_ID: &str = "image-id";
+    /// The eTag of the original whose processing the message belongs to (no quotes), set on
+    /// the object-created event and carried along by [`super::Message::follows`], so a stage's
+    /// failure report says which version of the image failed.
+    pub const SOURCE_ETAG: &str = "source-etag";
 
     /// A new W3C `traceparent` (version 00, sampled) for a trace that starts here (an upload).
     pub fn new_traceparent() -> String {
@@ -57,9 +61,14 @@ impl Message {
         self.headers.get(name).map(String::as_str)
     }
 
-    /// Copies the trace context and image id of `parent`, so a stage's output stays in its trace.
+    /// Copies the trace context, image id and source eTag of `parent`, so a stage's output stays
+    /// in its trace and names the version of the original it came from.
     pub fn follows(mut self, parent: &Message) -> Self {
-        for name in [headers::TRACEPARENT, headers::IMAGE_ID] {
+        for name in [
+            headers::TRACEPARENT,
+            headers::IMAGE_ID,
+            headers::SOURCE_ETAG,
+        ] {
             if let Some(v) = parent.header(name) {
                 self.headers
                     .entry(name.to_owned())

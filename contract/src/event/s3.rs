@@ -136,9 +136,16 @@ impl S3EventRecord {
 }
 
 /// The bus message announcing `record`. The upload is where an image's trace starts: every
-/// later stage follows this message's trace context.
+/// later stage follows this message's trace context and source eTag.
 pub fn object_created_message(record: S3EventRecord) -> Result<Message, serde_json::Error> {
     let image_id = image_id_from_key(&record.key()).map(str::to_owned);
+    let etag = record
+        .s3
+        .object
+        .e_tag
+        .as_deref()
+        .map(|e| e.trim_matches('"').to_owned())
+        .filter(|e| !e.is_empty());
     let event = S3Event {
         records: vec![record],
     };
@@ -146,6 +153,9 @@ pub fn object_created_message(record: S3EventRecord) -> Result<Message, serde_js
         .with_header(headers::TRACEPARENT, headers::new_traceparent());
     if let Some(id) = image_id {
         message = message.with_header(headers::IMAGE_ID, id);
+    }
+    if let Some(etag) = etag {
+        message = message.with_header(headers::SOURCE_ETAG, etag);
     }
     Ok(message)
 }

@@ -126,67 +126,30 @@ fn parse(doc: &str) -> Result<ImageDocument, DbError> {
 #[async_trait]
 impl MetadataDb for SqliteDb {
     async fn update(&self, id: &str, change: Change<'_>) -> Result<Applied, DbError> {
-        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         // BEGIN IMMEDIATE takes the write lock up front, so read-modify-write cannot interleave.
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *conn)
+        // As a sqlx transaction it is rolled back whenever it is not committed (an error, a
+        // failed COMMIT, a panic in `change`, a dropped future), so no connection goes back to
+        // the pool still holding the lock.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(unavailable)?;
-        let result = async {
-            let current = sqlx::query("SELECT doc FROM images WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await.map_err(unavailable)?
-                .map(|row| parse(row.get("doc")))
-                .transpose()?;
-            let next = match change(current) {
-                Decision::Write(next) => next,
-                Decision::Unchanged => return Ok(Applied::Unchanged),
-                Decision::NotYet => return Ok(Applied::NotYet),
-            };
-            let json = serde_json::to_string(&next).map_err(|e| DbError::Corrupt(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO images (id, created_at, status, doc, tenant) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT(id) DO UPDATE SET created_at = excluded.created_at, status = excluded.status, \
-                 doc = excluded.doc, tenant = excluded.tenant",
-            )
+        let current = sqlx::query("SELECT doc FROM images WHERE id = ?")
             .bind(id)
-            .bind(next.created_at.timestamp_millis())
-            .bind(next.status.as_str())
-            .bind(json)
-            .bind(&next.tenant)
-            .execute(&mut *conn)
-            .await.map_err(unavailable)?;
-            sqlx::query("DELETE FROM image_tags WHERE image_id = ?").bind(id).execute(&mut *conn).await.map_err(unavailable)?;
-            for tag in &next.tags {
-                sqlx::query("INSERT OR IGNORE INTO image_tags (image_id, label) VALUES (?, ?)")
-                    .bind(id)
-                    .bind(&tag.label)
-                    .execute(&mut *conn)
-                    .await.map_err(unavailable)?;
-            }
-            sqlx::query("DELETE FROM image_categories WHERE image_id = ?").bind(id).execute(&mut *conn).await.map_err(unavailable)?;
-            for category in &next.categories {
-                sqlx::query("INSERT OR IGNORE INTO image_categories (image_id, name) VALUES (?, ?)")
-                    .bind(id)
-                    .bind(&category.name)
-                    .execute(&mut *conn)
-                    .await.map_err(unavailable)?;
-            }
-            sqlx::query("INSERT OR REPLACE INTO image_search (image_id, body) VALUES (?, ?)")
-                .bind(id)
-                .bind(next.search_text())
-                .execute(&mut *conn)
-                .await.map_err(unavailable)?;
-            Ok::<Applied, DbError>(Applied::Written)
-        }
-        .await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end)
-            .execute(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(unavailable)?;
-        result
+            .map_err(unavailable)?
+            .map(|row| parse(row.get("doc")))
+            .transpose()?;
+        let next = match change(current) {
+            Decision::Write(next) => next,
+            Decision::Unchanged => return finish_reading(tx, Applied::Unchanged).await,
+            Decision::NotYet => return finish_reading(tx, Applied::NotYet).await,
+        };
+        write(&mut tx, id, &next).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Applied::Written)
     }
 
     async fn get(&self, id: &str) -> Result<Option<ImageDocument>, DbError> {
@@ -319,6 +282,73 @@ impl MetadataDb for SqliteDb {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// Ends a transaction that wrote nothing. Its answer stands even if the ROLLBACK fails: the
+/// transaction then rolls back when dropped, before the connection is used again.
+async fn finish_reading(
+    tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    applied: Applied,
+) -> Result<Applied, DbError> {
+    if let Err(e) = tx.rollback().await {
+        tracing::warn!(error = %e, "rollback of a read-only update failed");
+    }
+    Ok(applied)
+}
+
+/// Stores `next` as document `id` with its index rows, inside the caller's transaction.
+async fn write(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    next: &ImageDocument,
+) -> Result<(), DbError> {
+    let json = serde_json::to_string(next).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO images (id, created_at, status, doc, tenant) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT(id) DO UPDATE SET created_at = excluded.created_at, status = excluded.status, \
+         doc = excluded.doc, tenant = excluded.tenant",
+    )
+    .bind(id)
+    .bind(next.created_at.timestamp_millis())
+    .bind(next.status.as_str())
+    .bind(json)
+    .bind(&next.tenant)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    sqlx::query("DELETE FROM image_tags WHERE image_id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    for tag in &next.tags {
+        sqlx::query("INSERT OR IGNORE INTO image_tags (image_id, label) VALUES (?, ?)")
+            .bind(id)
+            .bind(&tag.label)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    }
+    sqlx::query("DELETE FROM image_categories WHERE image_id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    for category in &next.categories {
+        sqlx::query("INSERT OR IGNORE INTO image_categories (image_id, name) VALUES (?, ?)")
+            .bind(id)
+            .bind(&category.name)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    }
+    sqlx::query("INSERT OR REPLACE INTO image_search (image_id, body) VALUES (?, ?)")
+        .bind(id)
+        .bind(next.search_text())
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 /// Tenants as a JSON array, for `json_each`.

@@ -39,6 +39,7 @@ fn doc(id: &str, minute: u32, status: Status, tags: &[&str]) -> ImageDocument {
             width: None,
             height: None,
             camera: None,
+            earlier_etags: Vec::new(),
         },
         renditions: None,
         placeholder: None,
