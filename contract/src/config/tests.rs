@@ -106,9 +106,10 @@ fn each_bad_value_is_refused_naming_its_key() {
             c.resizer.max_bytes = 0;
             c.upload.max_bytes = 0;
         }),
-        ("resizer.decode_memory_mb must be at least 64 (is 63)", |c| {
-            c.resizer.decode_memory_mb = 63
-        }),
+        (
+            "resizer.decode_memory_mb must be at least 64 (is 63)",
+            |c| c.resizer.decode_memory_mb = 63,
+        ),
         ("recognizer.concurrency", |c| c.recognizer.concurrency = 0),
         ("recognizer.parallel_runs", |c| {
             c.recognizer.parallel_runs = 0
