@@ -1,6 +1,7 @@
 //! The scan limit: a progressive JPEG re-encoded from a real photo decodes, and the same file
-//! with thousands of scans is refused at once instead of holding a core while each scan makes
-//! another pass over the image.
+//! with a thousand scans is refused at once instead of holding a core while each scan makes
+//! another pass over the image (without the limit: about a second for this 640x427 photo in a
+//! debug build, five for 5000 scans, minutes for a 24 MP photo).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -66,13 +67,13 @@ fn a_progressive_photo_decodes_within_the_scan_limit() {
 }
 
 #[test]
-fn thousands_of_scans_are_refused_quickly() {
-    let bomb = with_scans(&progressive_photo(), 5_000);
+fn a_thousand_scans_are_refused_quickly() {
+    let bomb = with_scans(&progressive_photo(), 1_000);
     assert_eq!(
         jpeg::structure(&bomb),
         jpeg::Structure {
             complete: true,
-            scans: 5_000
+            scans: 1_000
         }
     );
     let started = Instant::now();
@@ -82,7 +83,7 @@ fn thousands_of_scans_are_refused_quickly() {
         matches!(
             error,
             JpegError::TooManyScans {
-                scans: 5_000,
+                scans: 1_000,
                 limit: MAX_SCANS
             }
         ),
@@ -90,7 +91,7 @@ fn thousands_of_scans_are_refused_quickly() {
     );
     assert_eq!(
         error.to_string(),
-        "JPEG has 5000 scans, over the limit of 100"
+        "JPEG has 1000 scans, over the limit of 100"
     );
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
 }
