@@ -26,6 +26,16 @@ pub enum RenderError {
     /// Decoding would need more memory than the limit allows (e.g. a 32-bit float TIFF).
     #[error("decoding the image would need more than {limit} bytes of memory")]
     TooMuchMemory { limit: u64 },
+    /// Rendering would hold more memory at its peak than the whole decode budget
+    /// (`resizer.decode_memory_mb`), estimated from the header; refused before decoding.
+    #[error(
+        "image needs ~{need_mib} MiB to decode, over the decode memory budget of {budget_mib} MiB"
+    )]
+    OverBudget { need_mib: u64, budget_mib: u64 },
+    /// A JPEG with more scans than encoders write: each scan of a progressive JPEG is another
+    /// pass over the image, so thousands of them hold a core for minutes.
+    #[error("JPEG has {scans} scans, over the limit of {limit}")]
+    TooManyScans { scans: u32, limit: u32 },
     /// The data stops early or contradicts its own format.
     #[error("corrupt or truncated image: {0}")]
     Corrupt(String),

@@ -12,10 +12,11 @@ use imgpipe_contract::event::{
     image_id_from_key,
 };
 use imgpipe_contract::store::ObjectStore;
-use imgpipe_runtime::failure::{run_blocking, store_error};
+use imgpipe_runtime::failure::store_error;
 use imgpipe_runtime::worker::{Handler, HandlerError};
 use tracing::{debug, info};
 
+use crate::budget::render_in_budget;
 use crate::render::{Encoded, Rendered, Renderer};
 
 /// The bus handler for the resizer stage.
@@ -65,10 +66,7 @@ impl ResizerHandler {
             .map_err(|e| store_error(&format!("original {bucket}/{key}"), &e))?;
         let size = record.s3.object.size.unwrap_or(original.len() as u64);
 
-        let renderer = self.renderer.clone();
-        let rendered = run_blocking(move || renderer.render(&original))
-            .await?
-            .map_err(|e| HandlerError::BadInput(e.to_string()))?;
+        let rendered = render_in_budget(self.renderer.clone(), original).await?;
 
         let Rendered {
             format,

@@ -4,18 +4,22 @@
 //! announced as `RenditionsReady` with the camera metadata.
 //!
 //! [`Renderer`] is the pure, deterministic image work; [`ResizerHandler`] is the bus handler
-//! around it.
+//! around it, rendering within the process's [`DecodeBudget`] (`resizer.decode_memory_mb`).
 
+mod budget;
 mod camera;
 mod color;
 mod error;
+mod footprint;
 mod handler;
 mod heif;
 mod limits;
 mod placeholder;
+mod png;
 mod render;
 mod resize;
 
+pub use budget::{DecodeBudget, Reservation, render_in_budget};
 pub use error::RenderError;
 pub use handler::ResizerHandler;
 pub use render::{Encoded, Rendered, Renderer};

@@ -6,14 +6,17 @@ use image::RgbImage;
 use imgpipe_contract::config::{RenditionFormat, ResizerConfig};
 use imgpipe_contract::document::CameraInfo;
 
+use crate::budget::DecodeBudget;
 use crate::camera;
 use crate::color::ToSrgb;
 use crate::error::RenderError;
-use crate::limits::{DecodeLimits, decode};
+use crate::footprint::Sizes;
+use crate::limits::{DecodeLimits, open};
 use crate::placeholder::thumbhash;
 use crate::resize::{fit, flatten_to_rgb8, orient, resize_to, swaps_axes};
 
-/// Pure image work, no I/O: one decode, both renditions, placeholder.
+/// Pure image work, no I/O: one decode, both renditions, placeholder. Holds the process's
+/// decode memory budget, which clones share.
 #[derive(Debug, Clone)]
 pub struct Renderer {
     thumb_size: u32,
@@ -22,6 +25,7 @@ pub struct Renderer {
     quality: u8,
     keep_gps: bool,
     limits: DecodeLimits,
+    budget: DecodeBudget,
 }
 
 /// Everything rendered from one original.
@@ -57,8 +61,9 @@ pub struct Encoded {
 }
 
 impl Renderer {
-    /// Takes sizes, format, quality and the pixel limit from `config` as they are: `Config::load`
-    /// refused a zero size and a quality outside 1-100 (`Config::validate`).
+    /// Takes sizes, format, quality, the pixel limit and the decode memory budget from
+    /// `config` as they are: `Config::load` refused a zero size, a quality outside 1-100 and a
+    /// budget under 64 MiB (`Config::validate`).
     pub fn new(config: &ResizerConfig) -> Self {
         Renderer {
             thumb_size: config.thumb_size,
@@ -66,22 +71,46 @@ impl Renderer {
             format: config.format,
             quality: config.jpeg_quality,
             keep_gps: config.keep_gps,
-            limits: DecodeLimits::new(config.max_pixels),
+            limits: DecodeLimits::new(config.max_pixels, config.decode_memory_mb),
+            budget: DecodeBudget::new(config.decode_memory_mb),
         }
     }
 
-    /// Decodes `bytes` (format sniffed from the content; dimensions checked from the header
-    /// before decoding), turns it upright per EXIF, flattens alpha onto white, converts an
-    /// embedded ICC profile to sRGB, and renders a thumbnail and a preview (never upscaled) plus
-    /// a ThumbHash placeholder; reads the camera metadata.
+    /// The decode memory budget the renders of this renderer (and its clones) share: the
+    /// handler reserves each render's [`decode_memory`](Self::decode_memory) from it.
+    pub fn budget(&self) -> &DecodeBudget {
+        &self.budget
+    }
+
+    /// The most memory rendering `bytes` will hold at once, estimated from the header alone,
+    /// after the checks `render` makes before decoding (format, size, scans, and the whole
+    /// budget). Cheap: no pixel is decoded.
+    pub fn decode_memory(&self, bytes: &[u8]) -> Result<u64, RenderError> {
+        Ok(open(bytes, &self.limits, self.sizes())?.peak_bytes)
+    }
+
+    fn sizes(&self) -> Sizes {
+        Sizes {
+            preview: self.preview_size,
+            thumb: self.thumb_size,
+        }
+    }
+
+    /// Decodes `bytes` (format sniffed from the content; size and memory checked from the
+    /// header before decoding), turns it upright per EXIF, flattens alpha onto white, converts
+    /// an embedded ICC profile to sRGB, and renders a thumbnail and a preview (never upscaled)
+    /// plus a ThumbHash placeholder; reads the camera metadata.
+    ///
+    /// An image needing more than the whole decode budget is refused, but nothing is reserved
+    /// here: concurrent callers go through [`render_in_budget`](crate::render_in_budget).
     ///
     /// CPU-bound (tens of milliseconds for a large photo): call it from a blocking thread.
     pub fn render(&self, bytes: &[u8]) -> Result<Rendered, RenderError> {
         // Both renditions come from this one decode: large enough for the preview.
-        let decoded = decode(bytes, &self.limits, self.preview_size)?;
+        let decoded = open(bytes, &self.limits, self.sizes())?.decode()?;
         let orientation = decoded.orientation;
         let (stored_width, stored_height) = (decoded.width, decoded.height);
-        let source = flatten_to_rgb8(decoded.image);
+        let source = flatten_to_rgb8(decoded.image)?;
         let to_srgb = decoded.icc.as_deref().and_then(ToSrgb::from_icc);
 
         // Resize first and orient the small results: turning a 100-megapixel buffer a quarter

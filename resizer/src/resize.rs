@@ -9,20 +9,37 @@ use crate::error::RenderError;
 
 /// Renditions are JPEG, which has no alpha: transparent pixels are composited onto white, as a
 /// browser shows them on a white page, instead of turning black.
-pub(crate) fn flatten_to_rgb8(image: DynamicImage) -> RgbImage {
+///
+/// 8-bit RGBA is flattened in place (pixel `i` is read from byte `4i` and written to `3i`,
+/// never ahead of what is still to be read), so a large image needs no second buffer; the
+/// buffer keeps its capacity, which is what `footprint.rs` counts.
+pub(crate) fn flatten_to_rgb8(image: DynamicImage) -> Result<RgbImage, RenderError> {
     if !image.color().has_alpha() {
-        return image.into_rgb8();
+        return Ok(image.into_rgb8());
     }
     let rgba = image.into_rgba8();
-    let mut rgb = RgbImage::new(rgba.width(), rgba.height());
-    for (dst, src) in rgb.pixels_mut().zip(rgba.pixels()) {
-        let alpha = u32::from(src[3]);
-        for c in 0..3 {
-            let blended = (u32::from(src[c]) * alpha + 255 * (255 - alpha) + 127) / 255;
-            dst[c] = u8::try_from(blended).unwrap_or(u8::MAX);
-        }
+    let (width, height) = rgba.dimensions();
+    let mut pixels = rgba.into_raw();
+    let count = pixels.len() / 4;
+    for i in 0..count {
+        let [r, g, b, a] = [
+            pixels[4 * i],
+            pixels[4 * i + 1],
+            pixels[4 * i + 2],
+            pixels[4 * i + 3],
+        ];
+        let alpha = u32::from(a);
+        let blend = |c: u8| {
+            let blended = (u32::from(c) * alpha + 255 * (255 - alpha) + 127) / 255;
+            u8::try_from(blended).unwrap_or(u8::MAX)
+        };
+        pixels[3 * i] = blend(r);
+        pixels[3 * i + 1] = blend(g);
+        pixels[3 * i + 2] = blend(b);
     }
-    rgb
+    pixels.truncate(3 * count);
+    RgbImage::from_raw(width, height, pixels)
+        .ok_or_else(|| RenderError::Rendition("flattened buffer has the wrong size".to_owned()))
 }
 
 /// The size of `width`x`height` scaled so its longest side is `max_side`, keeping the aspect
@@ -90,10 +107,32 @@ mod tests {
     }
 
     #[test]
+    fn flattening_in_place_matches_flattening_into_a_new_buffer() {
+        let (width, height) = (7, 5);
+        let pixels: Vec<u8> = (0..width * height * 4)
+            .map(|i| u8::try_from((i * 37 + i / 4 * 11) % 256).unwrap_or(0))
+            .collect();
+        let rgba = image::RgbaImage::from_raw(width, height, pixels).expect("7x5 buffer");
+        let expected: Vec<u8> = rgba
+            .pixels()
+            .flat_map(|p| {
+                let alpha = u32::from(p[3]);
+                (0..3).map(move |c| {
+                    let blended = (u32::from(p[c]) * alpha + 255 * (255 - alpha) + 127) / 255;
+                    u8::try_from(blended).unwrap_or(u8::MAX)
+                })
+            })
+            .collect();
+        let rgb = flatten_to_rgb8(DynamicImage::ImageRgba8(rgba)).expect("flattens");
+        assert_eq!(rgb.dimensions(), (width, height));
+        assert_eq!(rgb.as_raw(), &expected);
+    }
+
+    #[test]
     fn transparent_pixels_become_white() {
         let rgba = image::RgbaImage::from_raw(2, 1, vec![0, 0, 0, 0, 10, 20, 30, 255])
             .expect("2x1 buffer");
-        let rgb = flatten_to_rgb8(DynamicImage::ImageRgba8(rgba));
+        let rgb = flatten_to_rgb8(DynamicImage::ImageRgba8(rgba)).expect("flattens");
         assert_eq!(rgb.as_raw(), &[255, 255, 255, 10, 20, 30]);
     }
 }

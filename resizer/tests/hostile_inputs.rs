@@ -183,3 +183,81 @@ fn video_in_an_iso_container_is_not_an_image() {
     let (error, _) = expect_error(&mp4);
     assert_eq!(error.to_string(), "not an image (unrecognised format)");
 }
+
+/// The markers of a JPEG after its start-of-image: `(offset, code)`, entropy-coded data
+/// skipped (there `FF` is followed by `00` or a restart marker).
+fn markers(jpeg: &[u8]) -> Vec<(usize, u8)> {
+    let mut found = Vec::new();
+    let mut at = 2;
+    while at + 1 < jpeg.len() {
+        let code = jpeg[at + 1];
+        if jpeg[at] != 0xFF || matches!(code, 0x00 | 0xFF | 0xD0..=0xD7) {
+            at += 1;
+            continue;
+        }
+        found.push((at, code));
+        let Some(&[high, low]) = jpeg.get(at + 2..at + 4) else {
+            break;
+        };
+        at += 2 + usize::from(u16::from_be_bytes([high, low]));
+    }
+    found
+}
+
+/// `china.jpg` re-encoded as a progressive JPEG, then its smallest scan (with the tables
+/// defined just before it) repeated until the file has `scans` scans: a small file whose every
+/// scan libjpeg decodes over the whole image, only warning about the repeated refinement.
+/// (imaging's `tests/scans.rs` repeats a large AC scan instead, which without the limit holds
+/// a core for seconds on this photo.)
+fn jpeg_with_scans(scans: u32) -> Vec<u8> {
+    let pixels =
+        turbojpeg::decompress(&photo("china.jpg"), turbojpeg::PixelFormat::RGB).expect("decodes");
+    let mut compressor = turbojpeg::Compressor::new().expect("compressor");
+    compressor.set_progressive(true).expect("progressive");
+    let jpeg = compressor
+        .compress_to_vec(pixels.as_deref())
+        .expect("encodes");
+    let markers = markers(&jpeg);
+    let scan_at: Vec<usize> = (0..markers.len())
+        .filter(|&i| markers[i].1 == 0xDA)
+        .collect();
+    // Each later scan with what came between it and the scan before: its Huffman tables.
+    let smallest = scan_at
+        .windows(2)
+        .map(|pair| (markers[pair[0] + 1].0, markers[pair[1] + 1].0))
+        .min_by_key(|(start, end)| end - start)
+        .expect("a progressive JPEG has several scans");
+    let (end, eoi) = markers.last().copied().expect("markers");
+    assert_eq!(eoi, 0xD9, "ends with its end-of-image marker");
+    let have = u32::try_from(scan_at.len()).expect("few scans");
+    let mut bomb = jpeg[..end].to_vec();
+    for _ in have..scans {
+        bomb.extend_from_slice(&jpeg[smallest.0..smallest.1]);
+    }
+    bomb.extend_from_slice(&jpeg[end..]);
+    assert_eq!(
+        imgpipe_imaging::jpeg::structure(&bomb).scans,
+        scans.max(have)
+    );
+    bomb
+}
+
+#[test]
+fn progressive_jpeg_with_thousands_of_scans_is_refused_quickly() {
+    let bomb = jpeg_with_scans(5_000);
+    // Well under `resizer.max_bytes`: an upload the API accepts.
+    assert!(bomb.len() < 16 * 1024 * 1024, "{} bytes", bomb.len());
+    let (error, elapsed) = expect_error(&bomb);
+    assert!(matches!(error, RenderError::TooManyScans { .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "JPEG has 5000 scans, over the limit of 100"
+    );
+    assert!(elapsed < HEADER_ONLY, "took {elapsed:?}: did it decode?");
+    // Refused before any memory is reserved for it.
+    let error = renderer().decode_memory(&bomb).expect_err("refused");
+    assert!(matches!(error, RenderError::TooManyScans { .. }), "{error}");
+    // The same photo with its ordinary progression renders.
+    let rendered = renderer().render(&jpeg_with_scans(0)).expect("renders");
+    assert_eq!((rendered.width, rendered.height), (640, 427));
+}

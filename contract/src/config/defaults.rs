@@ -112,6 +112,7 @@ impl Default for ResizerConfig {
             preview_size: 1280,
             max_pixels: 100_000_000,
             max_bytes: 64 * 1024 * 1024,
+            decode_memory_mb: 1024,
             format: RenditionFormat::Jpeg,
             jpeg_quality: 85,
             concurrency: 2,

@@ -205,6 +205,10 @@ pub struct ResizerConfig {
     pub max_pixels: u64,
     /// Refuse originals larger than this many bytes.
     pub max_bytes: u64,
+    /// Memory, in MiB, that all of the process's concurrent decodes may hold together,
+    /// estimated from each header before decoding. An image needing more than this alone is
+    /// refused; others wait until enough is free, so a worker stays inside its memory limit.
+    pub decode_memory_mb: u64,
     /// Encoding of the thumbnail and preview.
     pub format: RenditionFormat,
     /// Quality (1-100) of the renditions, JPEG or lossy WebP.

@@ -41,6 +41,17 @@ fn layers_file_then_environment() {
 }
 
 #[test]
+fn decode_memory_budget_defaults_to_a_gibibyte_and_is_set_from_the_environment() {
+    assert_eq!(Config::default().resizer.decode_memory_mb, 1024);
+    let env = [(
+        "IMGPIPE_RESIZER__DECODE_MEMORY_MB".to_owned(),
+        "64".to_owned(),
+    )];
+    let config = Config::load(None, env).expect("64 MiB is the smallest budget allowed");
+    assert_eq!(config.resizer.decode_memory_mb, 64);
+}
+
+#[test]
 fn unknown_keys_are_refused() {
     let env = [("IMGPIPE_RESIZER__THUMB_SIZ".to_owned(), "300".to_owned())];
     assert!(Config::load(None, env).is_err());
@@ -95,6 +106,10 @@ fn each_bad_value_is_refused_naming_its_key() {
             c.resizer.max_bytes = 0;
             c.upload.max_bytes = 0;
         }),
+        (
+            "resizer.decode_memory_mb must be at least 64 (is 63)",
+            |c| c.resizer.decode_memory_mb = 63,
+        ),
         ("recognizer.concurrency", |c| c.recognizer.concurrency = 0),
         ("recognizer.parallel_runs", |c| {
             c.recognizer.parallel_runs = 0

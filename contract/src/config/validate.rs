@@ -95,6 +95,13 @@ impl Config {
         }
         at_least_one(p, "resizer.max_pixels", r.max_pixels);
         at_least_one(p, "resizer.max_bytes", r.max_bytes);
+        if r.decode_memory_mb < MIN_DECODE_MEMORY_MB {
+            p.add(format!(
+                "resizer.decode_memory_mb must be at least {MIN_DECODE_MEMORY_MB} (is {}): \
+             less would refuse ordinary photos",
+                r.decode_memory_mb
+            ));
+        }
         if !(1..=100).contains(&r.jpeg_quality) {
             p.add(format!(
                 "resizer.jpeg_quality must be between 1 and 100 (is {})",
@@ -152,6 +159,10 @@ impl Config {
         }
     }
 }
+
+/// The smallest decode memory budget: a 12 MP phone photo decoded whole as RGB, with the
+/// copies the renderer makes, needs about 50 MiB.
+const MIN_DECODE_MEMORY_MB: u64 = 64;
 
 /// URL schemes of the web addresses (`public_url`, the S3 endpoints).
 const HTTP: &[&str] = &["http", "https"];

@@ -57,3 +57,31 @@ pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
         .sum();
     total as f64 / a.as_raw().len() as f64
 }
+
+/// A renderer with the production defaults but a decode memory budget of `mib` MiB.
+pub fn renderer_with_budget(mib: u64) -> Renderer {
+    Renderer::new(&ResizerConfig {
+        decode_memory_mb: mib,
+        ..ResizerConfig::default()
+    })
+}
+
+/// A valid PNG of `width`x`height` 16-bit RGBA pixels, all zero: a decompression bomb (a
+/// 10000x10000 one is about 1 MB on disk and 800 MB decoded as stored). Rows are streamed, so
+/// making it costs one row of memory.
+pub fn sixteen_bit_bomb(width: u32, height: u32) -> Vec<u8> {
+    let mut png = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Sixteen);
+    encoder.set_compression(png::Compression::High);
+    let mut writer = encoder.write_header().expect("PNG header");
+    let mut stream = writer.stream_writer().expect("stream writer");
+    let row = vec![0u8; width as usize * 8];
+    for _ in 0..height {
+        std::io::Write::write_all(&mut stream, &row).expect("PNG row");
+    }
+    stream.finish().expect("PNG data");
+    writer.finish().expect("PNG end");
+    png
+}
