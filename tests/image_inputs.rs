@@ -3,6 +3,8 @@
 //! renditions. Real photos and the hostile files `scripts/fetch-photos.sh` makes.
 
 mod common;
+#[path = "../resizer/tests/support/mod.rs"]
+mod resizer_support;
 
 use std::time::Duration;
 
@@ -198,4 +200,37 @@ async fn webp_renditions_are_served_and_tagged() {
         "{top5:?}"
     );
     running.stop().await.expect("clean stop");
+}
+
+/// Two 16-bit 100 MP PNGs, under a megabyte each but about 431 MiB each to decode even at 8 bits
+/// a sample, against a decode budget of 256 MiB: both fail from their headers with the reason
+/// (before a byte of pixels is allocated), and a photo uploaded between them is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bombs_fail_on_the_decode_budget_and_the_photo_succeeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = test_config(dir.path());
+    config.resizer.decode_memory_mb = 256;
+    let running = spawn(config).await;
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
+
+    let bomb = resizer_support::sixteen_bit_bomb(10_000, 10_000);
+    assert!(bomb.len() < 1 << 20, "{} bytes on disk", bomb.len());
+    let first = client.upload("bomb-a.png", "image/png", bomb.clone()).await;
+    let cat = client
+        .upload("chelsea.jpg", "image/jpeg", photo("chelsea.jpg"))
+        .await;
+    let second = client.upload("bomb-b.png", "image/png", bomb).await;
+
+    for ticket in [&first, &second] {
+        let doc = client.wait_terminal(&ticket.image_id, DEADLINE).await;
+        assert_eq!(doc["status"], "failed", "{doc}");
+        let reason = doc["error"]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("over the decode memory budget of 256 MiB"),
+            "{reason}"
+        );
+    }
+    let doc = client.wait_terminal(&cat.image_id, DEADLINE).await;
+    assert_eq!(doc["status"], "done", "{doc}");
+    running.stop().await.expect("stops");
 }
