@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -139,8 +140,10 @@ fn render(renderer: &Renderer, path: &Path, dir: &Path, name: &str, max_bytes: u
     let shown = path.to_string_lossy().into_owned();
     let started = Instant::now();
     let result = read(path, max_bytes).and_then(|bytes| {
-        // A decoder bug must cost this file, not the whole run.
-        let rendered = std::panic::catch_unwind(|| renderer.render(&bytes))
+        // A decoder bug must cost this file, not the whole run. `render` reserves nothing from
+        // the renderer's decode budget (only `render_in_budget` does), so a panic cannot leave
+        // the renderer's shared state half-changed.
+        let rendered = std::panic::catch_unwind(AssertUnwindSafe(|| renderer.render(&bytes)))
             .map_err(|_| "the decoder panicked".to_owned())?
             .map_err(|e| e.to_string())?;
         let write = |which: &str, encoded: &Encoded| -> Result<Written, String> {

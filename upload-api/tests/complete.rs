@@ -65,6 +65,8 @@ async fn start(complete_per_minute: u32) -> App {
             buckets: vec![BUCKET.to_owned()],
             notify_buckets: Vec::new(),
             max_object_bytes: 16 * 1024 * 1024,
+            max_body_duration: imgpipe_s3_server::DEFAULT_MAX_BODY_DURATION,
+            body_idle_timeout: imgpipe_s3_server::DEFAULT_BODY_IDLE_TIMEOUT,
         },
         bus.clone(),
     )
