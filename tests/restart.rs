@@ -1,6 +1,8 @@
 //! Restart safety: the real `imgpipe up` process is killed with SIGKILL in the middle of a batch
 //! and started again on the same data directory. Every image must reach a terminal state, each
-//! in exactly one document.
+//! in exactly one document. And a graceful stop in the middle of a batch lets the work in flight
+//! finish (the embedded S3 endpoint it reads and writes stays up until the workers are done), so
+//! it spends no attempt.
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, admin_key, photo, repo_root};
+use common::{Client, admin_key, photo, repo_root, spawn, test_config, wait_idle};
 
 /// Starts the binary on a free port and returns it with the base URL it printed.
 fn start(data_dir: &Path) -> (Child, String) {
@@ -108,4 +110,69 @@ async fn killed_mid_batch_every_image_finishes_once() {
         ids.len(),
         ids.len()
     );
+}
+
+/// Sum of one outcome's message counts over every stage, from the Prometheus text.
+fn outcomes(metrics: &str, outcome: &str) -> u64 {
+    let prefix = format!("imgpipe_messages_total{{outcome=\"{outcome}\"");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_mid_batch_lets_work_in_flight_finish() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = test_config(dir.path());
+    let running = spawn(config.clone()).await;
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
+    let metrics = running.backends.metrics.clone();
+    let names = [
+        "chelsea.jpg",
+        "china.jpg",
+        "coffee.jpg",
+        "flower.jpg",
+        "rocket.jpg",
+        "motorcycle_left.png",
+    ];
+    let mut ids = Vec::new();
+    for name in names {
+        let kind = if name.ends_with(".png") {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        ids.push(client.upload(name, kind, photo(name)).await.image_id);
+    }
+    // Stop while the resizer (which reads originals from and writes renditions to the embedded
+    // S3 endpoint on the same listener) is at work.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !metrics
+        .render()
+        .lines()
+        .any(|l| l.starts_with("imgpipe_in_flight{stage=\"resizer\"}") && !l.ends_with(" 0"))
+    {
+        assert!(Instant::now() < deadline, "the resizer never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.stop().await.expect("stops");
+    let text = metrics.render();
+    assert_eq!(
+        outcomes(&text, "retry"),
+        0,
+        "a stop cost an attempt:\n{text}"
+    );
+    assert_eq!(outcomes(&text, "dead"), 0, "{text}");
+
+    // What was not started is still queued, and finishes after a start on the same data.
+    let running = spawn(config).await;
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
+    for id in &ids {
+        let doc = client.wait_terminal(id, Duration::from_secs(120)).await;
+        assert_eq!(doc["status"], "done", "{doc}");
+    }
+    wait_idle(&running, Duration::from_secs(30)).await;
+    running.stop().await.expect("stops");
 }
