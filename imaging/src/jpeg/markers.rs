@@ -158,7 +158,7 @@ pub fn structure(data: &[u8]) -> Structure {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// SOI, an APP1 segment holding a fake thumbnail's EOI, SOS header, entropy data with a

@@ -160,16 +160,7 @@ pub fn orientation(data: &[u8]) -> Orientation {
 mod tests {
     use super::*;
 
-    /// SOI, an APP1 segment holding a fake thumbnail's EOI, SOS header, entropy data with a
-    /// stuffed byte and a restart marker, then EOI.
-    fn minimal() -> Vec<u8> {
-        let mut data = vec![0xFF, 0xD8];
-        data.extend([0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xD8, 0xFF, 0xD9]);
-        data.extend([0xFF, 0xDA, 0x00, 0x04, 0x01, 0x02]);
-        data.extend([0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]);
-        data.extend([0xFF, 0xD9]);
-        data
-    }
+    use super::markers::tests::minimal;
 
     #[test]
     fn scale_is_the_smallest_that_keeps_the_sides() {
