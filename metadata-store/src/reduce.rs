@@ -254,7 +254,7 @@ fn rendition(info: &imgpipe_contract::event::RenditionInfo) -> Rendition {
 
 /// One table row per rule.
 #[cfg(test)]
-#[path = "reduce_tests.rs"]
+#[path = "reduce_tests/mod.rs"]
 mod rules;
 
 #[cfg(test)]
