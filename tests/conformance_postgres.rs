@@ -78,6 +78,10 @@ fn sample(id: &str, labels: &[&str]) -> ImageDocument {
         text: Vec::new(),
         model: None,
         error: None,
+        editor_tags: Vec::new(),
+        retrying: None,
+        stages: Default::default(),
+        links: None,
     }
 }
 

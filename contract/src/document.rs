@@ -64,7 +64,58 @@ pub struct ImageDocument {
     pub model: Option<ModelInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StageError>,
+    /// Tags an editor added by hand (`PATCH /api/images/{id}`): kept apart from the model's,
+    /// never touched by a stage or a reprocess, found by `?tag=` and `?q=` like them.
+    #[serde(default)]
+    pub editor_tags: Vec<String>,
+    /// The last attempt of a stage failed and it will be tried again: what went wrong, so a
+    /// person sees why the image is late. Cleared by the stage's next result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<Retrying>,
+    /// When each stage's result was stored (the upload's time is `created_at`).
+    #[serde(default, skip_serializing_if = "StageTimes::is_empty")]
+    pub stages: StageTimes,
+    /// Filled in when served: where to download the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Links>,
 }
+
+/// When each stage's result was stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resized: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tagged: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<DateTime<Utc>>,
+}
+
+impl StageTimes {
+    pub fn is_empty(&self) -> bool {
+        *self == StageTimes::default()
+    }
+}
+
+/// A stage's failed attempt that will be retried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retrying {
+    pub stage: String,
+    pub reason: String,
+    /// The attempt that failed (1 = the first).
+    pub attempt: u32,
+}
+
+/// Serve-time links of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Links {
+    /// Downloads the original (a redirect to a short-lived URL of the object store).
+    pub original: String,
+}
+
+/// The longest editor tag, in characters, and how many one image may carry.
+pub const MAX_EDITOR_TAG_CHARS: usize = 64;
+pub const MAX_EDITOR_TAGS: usize = 50;
 
 fn legacy_tenant() -> String {
     crate::event::LEGACY_TENANT.to_owned()
@@ -82,7 +133,63 @@ impl ImageDocument {
             parts.extend(category.name.split('/'));
         }
         parts.extend(self.text.iter().map(|l| l.text.as_str()));
+        parts.extend(self.editor_tags.iter().map(String::as_str));
         parts.join("\n").to_lowercase()
+    }
+
+    /// What `?tag=` matches, lowercased and without repeats: the model's tag labels, the
+    /// category names and the editor's tags.
+    pub fn labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = self
+            .tags
+            .iter()
+            .map(|t| t.label.as_str())
+            .chain(self.categories.iter().map(|c| c.name.as_str()))
+            .chain(self.editor_tags.iter().map(String::as_str))
+            .map(str::to_lowercase)
+            .collect();
+        labels.sort();
+        labels.dedup();
+        labels
+    }
+
+    /// The camera as the facets name it: make and model (`Canon EOS R5`), the make left out
+    /// when the model already starts with it (`NIKON D850`, not `NIKON CORPORATION NIKON D850`).
+    pub fn camera_name(&self) -> Option<String> {
+        let camera = self.original.camera.as_ref()?;
+        let make = camera.make.as_deref().map(str::trim).unwrap_or("");
+        let model = camera.model.as_deref().map(str::trim).unwrap_or("");
+        let first_word = make.split_whitespace().next().unwrap_or("");
+        let name = if model.is_empty() {
+            make.to_owned()
+        } else if first_word.is_empty()
+            || model
+                .to_lowercase()
+                .starts_with(&first_word.to_lowercase())
+        {
+            model.to_owned()
+        } else {
+            format!("{make} {model}")
+        };
+        (!name.is_empty()).then_some(name)
+    }
+
+    /// The month the facets file the image under (`2024-05`): when it was taken if the camera
+    /// says, else when it was uploaded.
+    pub fn month(&self) -> String {
+        self.original
+            .camera
+            .as_ref()
+            .and_then(|c| c.taken_at.as_deref())
+            .and_then(|t| t.get(..7))
+            .filter(|m| {
+                let b = m.as_bytes();
+                b[..4].iter().all(u8::is_ascii_digit)
+                    && b[4] == b'-'
+                    && b[5..].iter().all(u8::is_ascii_digit)
+            })
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.created_at.format("%Y-%m").to_string())
     }
 }
 
@@ -166,7 +273,8 @@ pub struct Renditions {
 pub struct Rendition {
     pub bucket: String,
     pub key: String,
-    /// Filled in when served: a short-lived GET URL a browser can load.
+    /// Filled in when served: a stable path (`/api/images/{id}/thumb?v=…`) a browser can load
+    /// and cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub width: u32,

@@ -67,6 +67,9 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, StoreError>;
 
+    /// Removes an object; removing one that is not there succeeds (S3's semantics).
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError>;
+
     /// A PUT URL for exactly this key, content type and length, valid for `ttl`.
     async fn presign_put(
         &self,

@@ -46,6 +46,7 @@ pub async fn open(config: &Config, local: SocketAddr, public_base: &str) -> anyh
         },
         keys,
         metrics: Arc::new(Metrics::new()),
+        stopping: tokio_util::sync::CancellationToken::new(),
     })
 }
 

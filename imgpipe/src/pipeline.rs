@@ -67,7 +67,7 @@ pub async fn start(
     }
     let app = web::with_s3(web::limit_time(app, &config.server), s3);
     let app = crate::headers::layer(app, &config.access);
-    let (stop_work, stop_http) = (CancellationToken::new(), CancellationToken::new());
+    let (stop_work, stop_http) = (CancellationToken::new(), deps.stopping.clone());
     let mut server = JoinSet::new();
     let (limits, stop) = (config.server.clone(), stop_http.clone().cancelled_owned());
     server.spawn(async move {

@@ -22,6 +22,20 @@ const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
 const STYLE: &str = include_str!("page/app.css");
 
+/// For working on the page: serve its files from this directory instead of the binary, so an
+/// edit shows on reload without a rebuild.
+const PAGE_DIR_ENV: &str = "IMGPIPE_PAGE_DIR";
+
+/// A page file: from [`PAGE_DIR_ENV`] when set, else as built in.
+fn page_file(name: &str, built_in: &'static str) -> std::borrow::Cow<'static, str> {
+    match std::env::var_os(PAGE_DIR_ENV) {
+        Some(dir) => std::fs::read_to_string(std::path::Path::new(&dir).join(name))
+            .map(std::borrow::Cow::Owned)
+            .unwrap_or(std::borrow::Cow::Borrowed(built_in)),
+        None => std::borrow::Cow::Borrowed(built_in),
+    }
+}
+
 #[derive(Clone)]
 struct WebState {
     backends: Backends,
@@ -64,15 +78,20 @@ pub fn router(
 }
 
 /// Every route so far must answer within `server.request_timeout_secs` (408 otherwise), and no
-/// request body may pause longer than `server.body_idle_timeout_secs`.
+/// request body may pause longer than `server.body_idle_timeout_secs`; every `/api/` path that
+/// no route took is a JSON 404, and every error under `/api/` is JSON.
 pub fn limit_time(app: axum::Router, server: &ServerConfig) -> axum::Router {
-    app.layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        Duration::from_secs(server.request_timeout_secs),
-    ))
-    .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
-        server.body_idle_timeout_secs,
-    )))
+    app.route("/api", axum::routing::any(no_such_route))
+        .route("/api/", axum::routing::any(no_such_route))
+        .route("/api/{*rest}", axum::routing::any(no_such_route))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(server.request_timeout_secs),
+        ))
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
+            server.body_idle_timeout_secs,
+        )))
+        .layer(axum::middleware::from_fn(json_errors))
 }
 
 /// `s3`, when given, becomes the fallback for every other path: the embedded S3 endpoint
@@ -109,7 +128,8 @@ async fn index(State(state): State<WebState>, request: Request) -> Response {
 }
 
 fn page_response(_headers: &HeaderMap) -> Response {
-    ([(header::CACHE_CONTROL, "no-cache")], Html(PAGE)).into_response()
+    let page = page_file("index.html", PAGE);
+    ([(header::CACHE_CONTROL, "no-cache")], Html(page)).into_response()
 }
 
 async fn script() -> Response {
@@ -117,7 +137,7 @@ async fn script() -> Response {
         (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
         (header::CACHE_CONTROL, "no-cache"),
     ];
-    (headers, SCRIPT).into_response()
+    (headers, page_file("app.js", SCRIPT)).into_response()
 }
 
 async fn style() -> Response {
@@ -125,7 +145,66 @@ async fn style() -> Response {
         (header::CONTENT_TYPE, "text/css; charset=utf-8"),
         (header::CACHE_CONTROL, "no-cache"),
     ];
-    (headers, STYLE).into_response()
+    (headers, page_file("app.css", STYLE)).into_response()
+}
+
+/// Every answer under `/api/` is JSON: an unknown route (never the S3 endpoint's XML), a
+/// method the route does not have, and the framework's own refusals (a body or query it
+/// cannot read, a timeout) get `{"error": ...}`; an unreadable body is a 400, as a missing field
+/// is.
+pub async fn json_errors(request: Request, next: axum::middleware::Next) -> Response {
+    if !request.uri().path().starts_with("/api/") && request.uri().path() != "/api" {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let status = match status {
+        StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        other => other,
+    };
+    let message = if text.is_empty() {
+        match status {
+            StatusCode::METHOD_NOT_ALLOWED => "this route does not take that method".to_owned(),
+            StatusCode::REQUEST_TIMEOUT => "the request took too long".to_owned(),
+            other => other
+                .canonical_reason()
+                .unwrap_or("request failed")
+                .to_lowercase(),
+        }
+    } else {
+        text
+    };
+    let mut json = (status, Json(json!({ "error": message }))).into_response();
+    // Keep what the refusal said besides its body (Allow on a 405, Retry-After on a 429).
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
+/// An unknown route under `/api/`.
+async fn no_such_route(request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": format!("no route {path}") })),
+    )
+        .into_response()
 }
 
 /// Prometheus text format; queue depths are read at scrape time. Admins only (a scraper sends

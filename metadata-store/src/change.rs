@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use imgpipe_contract::bus::{Message, headers};
 use imgpipe_contract::event::{
-    RenditionsReady, S3Event, StageFailed, TagsReady, Topic, image_id_from_key,
+    RenditionsReady, S3Event, StageFailed, StageRetrying, TagsReady, Topic, image_id_from_key,
 };
 
 /// An original object as its storage notification describes it.
@@ -26,6 +26,8 @@ pub enum DocChange {
     Renditions(Box<RenditionsReady>),
     Tags(TagsReady),
     Failed(Failure),
+    /// A stage will try again; the eTag of the original it was working on, when known.
+    Retrying(StageRetrying, Option<String>),
 }
 
 /// A stage's failure report, with the version of the original the failed work was made from
@@ -43,6 +45,7 @@ impl DocChange {
             DocChange::Renditions(e) => &e.image_id,
             DocChange::Tags(e) => &e.image_id,
             DocChange::Failed(f) => &f.event.image_id,
+            DocChange::Retrying(r, _) => &r.image_id,
         }
     }
 
@@ -53,6 +56,7 @@ impl DocChange {
             DocChange::Renditions(e) => e.source.etag.as_deref(),
             DocChange::Tags(e) => e.source_etag.as_deref(),
             DocChange::Failed(f) => f.source_etag.as_deref(),
+            DocChange::Retrying(_, etag) => etag.as_deref(),
         }
     }
 
@@ -92,14 +96,23 @@ impl DocChange {
             Topic::TAGS_READY => vec![DocChange::Tags(serde_json::from_slice(body)?)],
             Topic::STAGE_FAILED => vec![DocChange::Failed(Failure {
                 event: serde_json::from_slice(body)?,
-                source_etag: message
-                    .header(headers::SOURCE_ETAG)
-                    .map(|e| e.trim_matches('"').to_owned())
-                    .filter(|e| !e.is_empty()),
+                source_etag: source_etag(message),
             })],
+            Topic::STAGE_RETRYING => vec![DocChange::Retrying(
+                serde_json::from_slice(body)?,
+                source_etag(message),
+            )],
             _ => Vec::new(),
         })
     }
+}
+
+/// The `source-etag` header, unquoted.
+fn source_etag(message: &Message) -> Option<String> {
+    message
+        .header(headers::SOURCE_ETAG)
+        .map(|e| e.trim_matches('"').to_owned())
+        .filter(|e| !e.is_empty())
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use imgpipe_contract::bus::Message;
 use imgpipe_contract::db::{Applied, DbError, Decision, MetadataDb};
-use imgpipe_contract::document::ImageDocument;
+use chrono::{DateTime, Utc};
+use imgpipe_contract::document::{ImageDocument, StageTimes};
 use imgpipe_runtime::worker::{Handler, HandlerError};
 use tracing::{debug, info};
 
+use crate::api::FeedSignal;
 use crate::change::DocChange;
 use crate::reduce::{Outcome, reduce};
 
@@ -14,6 +16,7 @@ use crate::reduce::{Outcome, reduce};
 pub struct MetadataHandler {
     store: Arc<dyn MetadataDb>,
     originals_bucket: String,
+    feed: Option<FeedSignal>,
 }
 
 impl MetadataHandler {
@@ -21,12 +24,22 @@ impl MetadataHandler {
         MetadataHandler {
             store,
             originals_bucket,
+            feed: None,
         }
+    }
+
+    /// Wakes this process's event streams after each write.
+    pub fn waking(mut self, feed: FeedSignal) -> Self {
+        self.feed = Some(feed);
+        self
     }
 
     async fn apply(&self, change: &DocChange) -> Result<(), HandlerError> {
         let fold = |current: Option<ImageDocument>| match reduce(current.as_ref(), change) {
-            Outcome::Write(doc) => Decision::Write(doc),
+            Outcome::Write(mut doc) => {
+                stamp(&mut doc, change, Utc::now());
+                Decision::Write(doc)
+            }
             Outcome::Unchanged => Decision::Unchanged,
             Outcome::NotYet => Decision::NotYet,
             Outcome::Ignored(why) => {
@@ -51,8 +64,26 @@ impl MetadataHandler {
                 change.image_id()
             )));
         }
+        if applied == Applied::Written
+            && let Some(feed) = &self.feed
+        {
+            feed.bump();
+        }
         debug!(image_id = change.image_id(), ?applied, "applied");
         Ok(())
+    }
+}
+
+/// Records when a stage's result was stored. Only on a write: a replay writes nothing and so
+/// keeps the first time.
+fn stamp(doc: &mut ImageDocument, change: &DocChange, now: DateTime<Utc>) {
+    let stages = &mut doc.stages;
+    match change {
+        DocChange::Uploaded(_) => *stages = StageTimes::default(),
+        DocChange::Renditions(_) => stages.resized = Some(now),
+        DocChange::Tags(_) => stages.tagged = Some(now),
+        DocChange::Failed(_) => stages.failed = Some(now),
+        DocChange::Retrying(..) => {}
     }
 }
 

@@ -9,7 +9,7 @@ mod change;
 mod handler;
 mod reduce;
 
-pub use api::{QueryState, router};
+pub use api::{ApiError, FeedSignal, QueryState, feed_signal, router, with_links};
 pub use change::{DocChange, Failure, Upload};
 pub use handler::MetadataHandler;
 pub use reduce::{Ignored, Outcome, reduce};
@@ -29,9 +29,14 @@ const CONCURRENCY: usize = 4;
 /// The metadata store as a part of a process: the query API, the key API (keys live in its
 /// database) and the document writer.
 pub fn part(config: &Config, deps: &Deps) -> Part {
+    let feed = feed_signal();
     let query = QueryState {
         meta: deps.db.clone(),
         store: deps.store.clone(),
+        bus: deps.bus.clone(),
+        region: config.object_store.region.clone(),
+        feed: feed.clone(),
+        stopping: deps.stopping.clone(),
     };
     // One budget per key for browsing and key management alike.
     let limiter = Arc::new(RateLimiter::per_minute(config.access.rate_per_minute));
@@ -41,7 +46,8 @@ pub fn part(config: &Config, deps: &Deps) -> Part {
     let handler = MetadataHandler::new(
         deps.db.clone(),
         config.object_store.originals_bucket.clone(),
-    );
+    )
+    .waking(feed);
     Part::routes(routes).with_worker(subscription(), Arc::new(handler), CONCURRENCY)
 }
 
@@ -54,6 +60,7 @@ pub fn subscription() -> Subscription {
             Topic::RENDITIONS_READY,
             Topic::TAGS_READY,
             Topic::STAGE_FAILED,
+            Topic::STAGE_RETRYING,
         ],
     )
 }

@@ -11,7 +11,7 @@
 use std::fmt;
 
 use imgpipe_contract::document::{
-    ImageDocument, Original, Rendition, Renditions, StageError, Status,
+    ImageDocument, Original, Rendition, Renditions, Retrying, StageError, Status,
 };
 use imgpipe_contract::event::{LEGACY_TENANT, OriginalKey};
 
@@ -92,7 +92,10 @@ pub fn reduce(current: Option<&ImageDocument>, change: &DocChange) -> Outcome {
             if let Some(new) = &upload.etag {
                 earlier.retain(|e| e != new);
             }
-            uploaded(upload, earlier)
+            // New bytes under the same id: the editor's tags describe the item, and stay.
+            let mut next = uploaded(upload, earlier);
+            next.editor_tags = doc.editor_tags.clone();
+            next
         }
         (None, _) => return Outcome::NotYet,
         (Some(doc), result) => {
@@ -101,6 +104,13 @@ pub fn reduce(current: Option<&ImageDocument>, change: &DocChange) -> Outcome {
             }
             if matches!(result, DocChange::Failed(_)) && doc.status == Status::Done {
                 return Outcome::Ignored(Ignored::FailureAfterSuccess);
+            }
+            // A retry of a message whose image is settled (a duplicate delivery) changes
+            // nothing anyone waits for.
+            if matches!(result, DocChange::Retrying(..))
+                && matches!(doc.status, Status::Done | Status::Failed)
+            {
+                return Outcome::Unchanged;
             }
             apply_result(doc, result)
         }
@@ -140,6 +150,8 @@ fn made_from_current(doc: &ImageDocument, change: &DocChange) -> Result<(), Outc
 /// A result or failure, already known to concern the current original, folded into `doc`.
 fn apply_result(doc: &ImageDocument, change: &DocChange) -> ImageDocument {
     let mut doc = doc.clone();
+    // Any result or final failure ends the wait a retry announced.
+    doc.retrying = None;
     match change {
         DocChange::Uploaded(_) => {}
         DocChange::Renditions(e) => {
@@ -165,6 +177,13 @@ fn apply_result(doc: &ImageDocument, change: &DocChange) -> ImageDocument {
             doc.model = Some(e.model.clone());
             doc.status = Status::Done;
             doc.error = None;
+        }
+        DocChange::Retrying(r, _) => {
+            doc.retrying = Some(Retrying {
+                stage: r.stage.clone(),
+                reason: r.reason.clone(),
+                attempt: r.attempt,
+            });
         }
         DocChange::Failed(f) => {
             doc.status = Status::Failed;
@@ -231,6 +250,10 @@ fn uploaded(upload: &Upload, earlier_etags: Vec<String>) -> ImageDocument {
         text: Vec::new(),
         model: None,
         error: None,
+        editor_tags: Vec::new(),
+        retrying: None,
+        stages: Default::default(),
+        links: None,
     }
 }
 

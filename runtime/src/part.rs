@@ -24,6 +24,9 @@ pub struct Deps {
     pub auth: Authenticator,
     /// This process's metrics, served at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Cancelled when the process stops serving HTTP: long-lived responses (event streams)
+    /// end then, so the listener can close.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// One queue consumer a service wants run: which queue, which handler, how many at once.

@@ -18,7 +18,7 @@ use tracing::{Instrument, info_span, warn};
 
 use imgpipe_contract::bus::{Bus, BusError, Delivery, Message, Subscription, headers};
 use imgpipe_contract::config::RetryPolicy;
-use imgpipe_contract::event::{SCHEMA_VERSION, StageFailed, Topic};
+use imgpipe_contract::event::{SCHEMA_VERSION, StageFailed, StageRetrying, Topic};
 
 use crate::metrics::{Metrics, Outcome};
 use crate::outage::Outage;
@@ -225,6 +225,9 @@ impl Settling {
                     self.outage.settled(&message.id, false);
                     let delay = policy.delay(delivery.attempt);
                     warn!(%reason, ?delay, "failed, will retry");
+                    let (failed, attempt) = (&delivery.message, delivery.attempt);
+                    announce_retry(self.bus.as_ref(), stage, image_id.as_deref(), failed, attempt, &reason)
+                        .await;
                     (Outcome::Retry, delivery.retry(delay).await)
                 }
                 (Err(e), None) => {
@@ -312,6 +315,40 @@ fn check_schema(message: &Message, stage: &str) -> Result<(), HandlerError> {
             "unknown schema version {version} (the {stage} reads version {SCHEMA_VERSION})"
         ))),
         _ => Ok(()),
+    }
+}
+
+/// Tells the people waiting on an image that a stage failed and will try again (the page shows
+/// it on the card). Best effort: the retry itself does not depend on it. Not for the metadata
+/// store's own retries, nor for failure and retry reports, which would only report themselves.
+async fn announce_retry(
+    bus: &dyn Bus,
+    stage: &str,
+    image_id: Option<&str>,
+    failed: &Message,
+    attempt: u32,
+    reason: &str,
+) {
+    let topic = failed.topic.as_str();
+    let Some(image_id) = image_id else { return };
+    if stage == "metadata-store" || topic == Topic::STAGE_FAILED || topic == Topic::STAGE_RETRYING
+    {
+        return;
+    }
+    let retrying = StageRetrying {
+        image_id: image_id.to_owned(),
+        stage: stage.to_owned(),
+        reason: reason.to_owned(),
+        attempt,
+    };
+    let Ok(event) = Message::json(Topic::STAGE_RETRYING, &retrying) else {
+        return;
+    };
+    let event = event
+        .follows(failed)
+        .with_header(headers::IMAGE_ID, image_id);
+    if let Err(e) = bus.publish(event).await {
+        warn!(error = %e, "cannot announce the retry");
     }
 }
 

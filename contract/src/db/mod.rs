@@ -37,6 +37,66 @@ pub struct ListQuery {
     /// Words that must all occur in the file name, tags, categories or text read in the
     /// picture (see [`like_patterns`]).
     pub q: Option<String>,
+    /// Only images of this camera, as [`ImageDocument::camera_name`] names it.
+    pub camera: Option<String>,
+    /// Only images of this month (`2024-05`), as [`ImageDocument::month`] files them.
+    pub month: Option<String>,
+}
+
+impl ListQuery {
+    /// The same query without the filter a facet counts over, so a facet shows what choosing
+    /// another of its values would give (picking `status=failed` still shows how many are done).
+    pub fn without(&self, facet: Facet) -> ListQuery {
+        let mut q = self.clone();
+        match facet {
+            Facet::Status => q.status = None,
+            Facet::Label => q.tag = None,
+            Facet::Camera => q.camera = None,
+            Facet::Month => q.month = None,
+        }
+        q
+    }
+}
+
+/// A dimension the facets count over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facet {
+    Status,
+    /// Tags and categories (the `tag` filter matches both).
+    Label,
+    Camera,
+    Month,
+}
+
+/// How many images of a query have each value of a facet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
+}
+
+/// Counts per value for each facet of a query, each counted without its own filter; most
+/// common first, except months (newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Facets {
+    pub status: Vec<FacetCount>,
+    pub categories: Vec<FacetCount>,
+    pub tags: Vec<FacetCount>,
+    pub cameras: Vec<FacetCount>,
+    pub months: Vec<FacetCount>,
+}
+
+/// How many values of the tag facet are returned (there are a thousand model labels).
+pub const FACET_TAGS: u32 = 40;
+
+/// One entry of the change feed: a document was written or deleted. `seq` grows with every
+/// entry, so a reader resumes after the last one it saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeedEntry {
+    pub seq: i64,
+    pub image_id: String,
+    pub tenant: String,
+    pub deleted: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +181,26 @@ pub trait MetadataDb: Send + Sync + 'static {
 
     /// How many images of `tenants` carry each tag label, most common first.
     async fn tag_counts(&self, tenants: &[String]) -> Result<Vec<TagCount>, DbError>;
+
+    /// Removes a document (and its index rows); the change feed records the deletion. Whether
+    /// there was one.
+    async fn delete(&self, id: &str) -> Result<bool, DbError>;
+
+    /// Change-feed entries after `after` (0: from the oldest kept) of `tenants`, oldest first,
+    /// at most `limit`. Every write and deletion adds one; the oldest are dropped after a while
+    /// (a reader that far behind reloads instead).
+    async fn feed(
+        &self,
+        after: i64,
+        tenants: &[String],
+        limit: u32,
+    ) -> Result<Vec<FeedEntry>, DbError>;
+
+    /// The newest change-feed entry's `seq` (0 when there is none): where a new reader starts.
+    async fn feed_head(&self) -> Result<i64, DbError>;
+
+    /// The facet counts of the images `query` selects (its cursor and limit ignored).
+    async fn facets(&self, query: &ListQuery) -> Result<Facets, DbError>;
 
     /// Health check for readiness probes.
     async fn ping(&self) -> Result<(), DbError>;

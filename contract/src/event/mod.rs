@@ -7,6 +7,7 @@ mod topics;
 
 pub use pipeline::{
     LEGACY_TENANT, OriginalKey, RenditionInfo, RenditionsReady, SourceImage, StageFailed,
+    StageRetrying,
     TagsReady, image_id_from_key,
 };
 pub use s3::{

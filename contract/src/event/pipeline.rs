@@ -70,6 +70,16 @@ pub struct StageFailed {
     pub attempts: u32,
 }
 
+/// Published by the worker runtime when a stage's attempt failed and will be tried again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRetrying {
+    pub image_id: String,
+    pub stage: String,
+    pub reason: String,
+    /// The attempt that failed (1 = the first).
+    pub attempt: u32,
+}
+
 /// The tenant of originals written before tenants existed (keys `<id>/<filename>`).
 pub const LEGACY_TENANT: &str = "default";
 

@@ -15,4 +15,7 @@ impl Topic {
     pub const TAGS_READY: &'static str = "image.tags.ready";
     /// A stage gave up on an image ([`super::StageFailed`]).
     pub const STAGE_FAILED: &'static str = "image.stage.failed";
+    /// A stage's attempt failed and will be retried ([`super::StageRetrying`]): a note for
+    /// people waiting on the image, not a state change.
+    pub const STAGE_RETRYING: &'static str = "image.stage.retrying";
 }

@@ -24,6 +24,7 @@ macro_rules! store_conformance {
                 an_object_reads_back_byte_for_byte_with_its_type,
                 the_size_cap_is_checked_before_reading,
                 a_missing_object_is_not_found,
+                a_deleted_object_is_gone,
                 a_presigned_put_stores_what_a_plain_client_sends,
                 a_presigned_put_is_refused_unless_sent_as_signed,
                 a_presigned_get_serves_its_object_and_no_other,
@@ -153,6 +154,17 @@ pub async fn a_missing_object_is_not_found<F: Fixture<Handle = Arc<dyn ObjectSto
             .expect_err("missing")
             .is_not_found()
     );
+}
+
+/// Deleting removes the object; deleting it again (or any missing key) succeeds.
+pub async fn a_deleted_object_is_gone<F: Fixture<Handle = Arc<dyn ObjectStore>>>(fixture: &F) {
+    let store = fixture.open().await;
+    let body = photo_sized_body();
+    let key = stored(store.as_ref(), &body).await;
+    store.delete(BUCKET, &key).await.expect("delete");
+    let gone = store.head(BUCKET, &key).await.expect_err("gone");
+    assert!(gone.is_not_found(), "{gone:?}");
+    store.delete(BUCKET, &key).await.expect("deleting again succeeds");
 }
 
 /// A presigned PUT, sent with the headers it names (the client sets the length itself), stores

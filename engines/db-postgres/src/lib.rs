@@ -3,6 +3,8 @@
 //! document's tags and categories exist only to answer queries.
 
 mod errors;
+mod facets;
+mod filter;
 mod keys;
 mod migrate;
 
@@ -15,14 +17,22 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, QueryBuilder, R
 use self::errors::{on_read, on_write, unavailable};
 use imgpipe_contract::config::MetadataConfig;
 use imgpipe_contract::db::{
-    Applied, Change, Cursor, DbError, Decision, ListQuery, MetadataDb, Page, TagCount, Usage,
-    like_patterns,
+    Applied, Change, Cursor, DbError, Decision, Facets, FeedEntry, ListQuery, MetadataDb, Page,
+    TagCount, Usage,
 };
 use imgpipe_contract::document::ImageDocument;
 
 /// First key of the two-key advisory lock that serialises creators of one document id (a row
 /// that does not exist yet cannot be locked with FOR UPDATE).
 const CREATE_LOCK_CLASS: i32 = 0x696d_6702;
+
+/// Single-key advisory lock taken, until commit, by every transaction that adds a change-feed
+/// entry: sequence numbers are handed out at insert but become visible at commit, so without it
+/// a reader could see entry 11 before entry 10 commits and never see 10.
+const FEED_LOCK: i64 = 0x696d_6703;
+
+/// Change-feed entries kept: a browser that was away for longer reloads instead of catching up.
+const FEED_KEEP: i64 = 100_000;
 
 /// How long a caller waits for a pooled connection before the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,6 +58,7 @@ impl PostgresDb {
             .await
             .map_err(unavailable)?;
         backfill_search(&mut conn).await?;
+        backfill_labels(&mut conn).await?;
         conn.close().await.map_err(unavailable)?;
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
@@ -118,6 +129,73 @@ async fn backfill_search(conn: &mut PgConnection) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Fills the labels and facet columns of documents written before migration 6.
+async fn backfill_labels(conn: &mut PgConnection) -> Result<(), DbError> {
+    let mut indexed = 0usize;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, doc::text AS doc FROM images WHERE labels IS NULL ORDER BY id LIMIT 500",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(unavailable)?;
+            let doc = parse(row.try_get("doc").map_err(unavailable)?)?;
+            sqlx::query(
+                "UPDATE images SET labels = $2, camera = $3, month = $4, search = $5 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(doc.labels())
+            .bind(doc.camera_name())
+            .bind(doc.month())
+            .bind(doc.search_text())
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        }
+        indexed += rows.len();
+    }
+    if indexed > 0 {
+        tracing::info!(documents = indexed, "indexed older documents for facets");
+    }
+    Ok(())
+}
+
+/// Adds a change-feed entry inside `tx` (see [`FEED_LOCK`]); now and then drops the oldest.
+async fn record_feed(
+    tx: &mut PgConnection,
+    id: &str,
+    tenant: &str,
+    deleted: bool,
+) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(FEED_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(on_write)?;
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO feed (image_id, tenant, deleted) VALUES ($1, $2, $3) RETURNING seq",
+    )
+    .bind(id)
+    .bind(tenant)
+    .bind(deleted)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(on_write)?;
+    if seq % 1000 == 0 {
+        sqlx::query("DELETE FROM feed WHERE seq <= $1")
+            .bind(seq - FEED_KEEP)
+            .execute(&mut *tx)
+            .await
+            .map_err(on_write)?;
+    }
+    Ok(())
+}
+
 fn parse(doc: &str) -> Result<ImageDocument, DbError> {
     serde_json::from_str(doc).map_err(|e| DbError::Corrupt(e.to_string()))
 }
@@ -165,11 +243,13 @@ impl MetadataDb for PostgresDb {
         };
         let json = serde_json::to_string(&next).map_err(|e| DbError::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO images (id, created_at, created_ms, status, doc, search, tenant) \
-             VALUES ($1, $2::timestamptz, $3, $4, $5::jsonb, $6, $7) \
+            "INSERT INTO images \
+             (id, created_at, created_ms, status, doc, search, tenant, labels, camera, month) \
+             VALUES ($1, $2::timestamptz, $3, $4, $5::jsonb, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, \
              created_ms = EXCLUDED.created_ms, status = EXCLUDED.status, doc = EXCLUDED.doc, \
-             search = EXCLUDED.search, tenant = EXCLUDED.tenant",
+             search = EXCLUDED.search, tenant = EXCLUDED.tenant, labels = EXCLUDED.labels, \
+             camera = EXCLUDED.camera, month = EXCLUDED.month",
         )
         .bind(id)
         .bind(next.created_at.to_rfc3339())
@@ -178,9 +258,13 @@ impl MetadataDb for PostgresDb {
         .bind(json)
         .bind(next.search_text())
         .bind(&next.tenant)
+        .bind(next.labels())
+        .bind(next.camera_name())
+        .bind(next.month())
         .execute(&mut *tx)
         .await
         .map_err(on_write)?;
+        record_feed(&mut tx, id, &next.tenant, false).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Applied::Written)
     }
@@ -199,35 +283,9 @@ impl MetadataDb for PostgresDb {
         let limit = query.limit.clamp(1, 200);
         // Only the filters asked for go into the SQL, so each combination gets a plan that can
         // use its index (a generic plan for `$1 IS NULL OR ...` could not).
-        let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT id, created_ms, doc::text AS doc FROM images WHERE tenant = ANY(",
-        );
-        sql.push_bind(&query.tenants).push(")");
-        if let Some(key_id) = &query.uploaded_by {
-            sql.push(" AND id IN (SELECT image_id FROM uploads WHERE key_id = ")
-                .push_bind(key_id)
-                .push(")");
-        }
-        if let Some(status) = query.status {
-            sql.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(tag) = &query.tag {
-            // A tag label or a category name; each side can use its own GIN index.
-            let label = serde_json::json!([{ "label": tag }]).to_string();
-            let category = serde_json::json!([{ "name": tag }]).to_string();
-            sql.push(" AND (doc -> 'tags' @> ")
-                .push_bind(label)
-                .push("::jsonb OR doc -> 'categories' @> ")
-                .push_bind(category)
-                .push("::jsonb)");
-        }
-        // Served by the trigram index where the database has pg_trgm (`migrate::trigram_index`),
-        // else by reading the search column of every row.
-        for pattern in like_patterns(query.q.as_deref().unwrap_or(""))? {
-            sql.push(" AND search LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\'");
-        }
+        let mut sql =
+            QueryBuilder::<Postgres>::new("SELECT id, created_ms, doc::text AS doc FROM images WHERE ");
+        filter::push(&mut sql, query)?;
         if let Some(cursor) = &query.cursor {
             sql.push(" AND (created_ms, id) < (")
                 .push_bind(cursor.created_at_ms)
@@ -331,6 +389,67 @@ impl MetadataDb for PostgresDb {
                 })
             })
             .collect()
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let tenant: Option<String> =
+            sqlx::query_scalar("DELETE FROM images WHERE id = $1 RETURNING tenant")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(on_write)?;
+        let Some(tenant) = tenant else {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM uploads WHERE image_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(on_write)?;
+        record_feed(&mut tx, id, &tenant, true).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn feed(
+        &self,
+        after: i64,
+        tenants: &[String],
+        limit: u32,
+    ) -> Result<Vec<FeedEntry>, DbError> {
+        let rows = sqlx::query(
+            "SELECT seq, image_id, tenant, deleted FROM feed \
+             WHERE seq > $1 AND tenant = ANY($2) ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(tenants)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(on_read)?;
+        rows.iter()
+            .map(|r| {
+                Ok(FeedEntry {
+                    seq: r.try_get("seq").map_err(on_read)?,
+                    image_id: r.try_get("image_id").map_err(on_read)?,
+                    tenant: r.try_get("tenant").map_err(on_read)?,
+                    deleted: r.try_get("deleted").map_err(on_read)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn feed_head(&self) -> Result<i64, DbError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(on_read)
+    }
+
+    async fn facets(&self, query: &ListQuery) -> Result<Facets, DbError> {
+        facets::facets(&self.pool, query).await
     }
 
     async fn ping(&self) -> Result<(), DbError> {

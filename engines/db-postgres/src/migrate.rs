@@ -76,6 +76,24 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_by_key ON uploads (key_id);
 "#,
     ),
+    (
+        6,
+        "labels (case-insensitive tag filter, editor tags), facet columns, the change feed",
+        // `labels` is NULL for rows written before this migration until `connect` fills it.
+        r#"
+ALTER TABLE images ADD COLUMN labels TEXT[], ADD COLUMN camera TEXT, ADD COLUMN month TEXT;
+CREATE INDEX images_labels ON images USING GIN (labels);
+CREATE INDEX images_tenant_month ON images (tenant, month);
+CREATE INDEX images_tenant_camera ON images (tenant, camera);
+CREATE TABLE feed (
+    seq BIGSERIAL PRIMARY KEY,
+    image_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    deleted BOOLEAN NOT NULL DEFAULT false
+);
+CREATE INDEX feed_tenant ON feed (tenant, seq);
+"#,
+    ),
 ];
 
 /// First key of the two-key advisory lock taken while migrating; the second is the schema's hash.

@@ -2,6 +2,8 @@
 //! columns beside it (created_at, status, the tag and category tables) exist only to index
 //! queries.
 
+mod facets;
+mod filter;
 mod keys;
 
 use std::path::Path;
@@ -12,9 +14,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use imgpipe_contract::db::{
-    Applied, Change, Cursor, DbError, Decision, ListQuery, MetadataDb, Page, TagCount, Usage,
-    like_patterns,
+    Applied, Change, Cursor, DbError, Decision, Facets, FeedEntry, ListQuery, MetadataDb, Page,
+    TagCount, Usage,
 };
+
+use crate::filter::{Arg, Filter, bind_all};
+
+/// Change-feed entries kept: a browser that was away for longer reloads instead of catching up.
+const FEED_KEEP: i64 = 100_000;
 use imgpipe_contract::document::ImageDocument;
 
 const SCHEMA: &str = r#"
@@ -41,6 +48,19 @@ CREATE TABLE IF NOT EXISTS image_search (
     image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS image_labels (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    PRIMARY KEY (image_id, label)
+);
+CREATE INDEX IF NOT EXISTS image_labels_label ON image_labels (label);
+CREATE TABLE IF NOT EXISTS feed (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS feed_tenant ON feed (tenant, seq);
 "#;
 
 pub struct SqliteDb {
@@ -70,7 +90,9 @@ impl SqliteDb {
             .await
             .map_err(unavailable)?;
         add_tenant_column(&pool).await?;
+        add_facet_columns(&pool).await?;
         backfill_search(&pool).await?;
+        backfill_facets(&pool).await?;
         Ok(SqliteDb { pool })
     }
 }
@@ -91,6 +113,52 @@ async fn add_tenant_column(pool: &SqlitePool) -> Result<(), DbError> {
         .execute(pool)
         .await
         .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// The columns facets group by, which databases made before facets lack.
+async fn add_facet_columns(pool: &SqlitePool) -> Result<(), DbError> {
+    let has: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('images') WHERE name = 'month')",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(unavailable)?;
+    if !has {
+        sqlx::raw_sql(
+            "ALTER TABLE images ADD COLUMN camera TEXT; \
+             ALTER TABLE images ADD COLUMN month TEXT;",
+        )
+        .execute(pool)
+        .await
+        .map_err(unavailable)?;
+    }
+    sqlx::raw_sql(
+        "CREATE INDEX IF NOT EXISTS images_tenant_month ON images (tenant, month); \
+         CREATE INDEX IF NOT EXISTS images_tenant_camera ON images (tenant, camera);",
+    )
+    .execute(pool)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Rewrites the index rows of documents stored before facets and editor tags existed (their
+/// `month` is empty), so the filters find them too.
+async fn backfill_facets(pool: &SqlitePool) -> Result<(), DbError> {
+    let rows = sqlx::query("SELECT id, doc FROM images WHERE month IS NULL")
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable)?;
+    for row in &rows {
+        let doc = parse(row.get("doc"))?;
+        let mut tx = pool.begin().await.map_err(unavailable)?;
+        write(&mut tx, &doc.id, &doc).await?;
+        tx.commit().await.map_err(unavailable)?;
+    }
+    if !rows.is_empty() {
+        tracing::info!(documents = rows.len(), "indexed older documents for facets");
     }
     Ok(())
 }
@@ -148,6 +216,7 @@ impl MetadataDb for SqliteDb {
             Decision::NotYet => return finish_reading(tx, Applied::NotYet).await,
         };
         write(&mut tx, id, &next).await?;
+        record_feed(&mut tx, id, &next.tenant, false).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Applied::Written)
     }
@@ -163,37 +232,22 @@ impl MetadataDb for SqliteDb {
 
     async fn list(&self, query: &ListQuery) -> Result<Page, DbError> {
         let limit = query.limit.clamp(1, 200);
-        let (cursor_ms, cursor_id) = match &query.cursor {
-            Some(c) => (Some(c.created_at_ms), Some(c.id.clone())),
-            None => (None, None),
+        let Filter { sql: filter, mut args } = Filter::of(query)?;
+        let after = match &query.cursor {
+            Some(c) => {
+                args.push(Arg::Int(Some(c.created_at_ms)));
+                args.push(Arg::Int(Some(c.created_at_ms)));
+                args.push(Arg::Text(Some(c.id.clone())));
+                " AND (i.created_at < ? OR (i.created_at = ? AND i.id < ?))"
+            }
+            None => "",
         };
-        let patterns = like_patterns(query.q.as_deref().unwrap_or(""))?;
-        // One LIKE per word, numbered after the fixed parameters.
-        let search: String = (0..patterns.len())
-            .map(|n| format!(" AND s.body LIKE ?{} ESCAPE '\\'", n + 8))
-            .collect();
+        args.push(Arg::Int(Some(i64::from(limit) + 1)));
         let sql = format!(
-            "SELECT i.id, i.created_at, i.doc FROM images i \
-             LEFT JOIN image_search s ON s.image_id = i.id \
-             WHERE (?1 IS NULL OR i.status = ?1) \
-             AND (?2 IS NULL OR EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.label = ?2) \
-                  OR EXISTS (SELECT 1 FROM image_categories c WHERE c.image_id = i.id AND c.name = ?2)) \
-             AND (?3 IS NULL OR i.created_at < ?3 OR (i.created_at = ?3 AND i.id < ?4)) \
-             AND i.tenant IN (SELECT value FROM json_each(?6)) \
-             AND (?7 IS NULL OR i.id IN (SELECT u.image_id FROM uploads u WHERE u.key_id = ?7)){search} \
-             ORDER BY i.created_at DESC, i.id DESC LIMIT ?5"
+            "SELECT i.doc FROM images i WHERE {filter}{after} \
+             ORDER BY i.created_at DESC, i.id DESC LIMIT ?"
         );
-        let mut rows = sqlx::query(&sql)
-            .bind(query.status.map(|s| s.as_str()))
-            .bind(query.tag.as_deref())
-            .bind(cursor_ms)
-            .bind(cursor_id)
-            .bind(i64::from(limit) + 1)
-            .bind(tenants_json(&query.tenants)?)
-            .bind(query.uploaded_by.as_deref());
-        for pattern in patterns {
-            rows = rows.bind(pattern);
-        }
+        let rows = bind_all(sqlx::query(&sql), args);
         let rows = rows.fetch_all(&self.pool).await.map_err(unavailable)?;
         let mut items = rows
             .iter()
@@ -275,6 +329,69 @@ impl MetadataDb for SqliteDb {
             .collect())
     }
 
+    async fn delete(&self, id: &str) -> Result<bool, DbError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        let tenant: Option<String> =
+            sqlx::query_scalar("DELETE FROM images WHERE id = ? RETURNING tenant")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        let Some(tenant) = tenant else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM uploads WHERE image_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        record_feed(&mut tx, id, &tenant, true).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn feed(
+        &self,
+        after: i64,
+        tenants: &[String],
+        limit: u32,
+    ) -> Result<Vec<FeedEntry>, DbError> {
+        let rows = sqlx::query(
+            "SELECT seq, image_id, tenant, deleted FROM feed \
+             WHERE seq > ? AND tenant IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(tenants_json(tenants)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .map(|r| FeedEntry {
+                seq: r.get("seq"),
+                image_id: r.get("image_id"),
+                tenant: r.get("tenant"),
+                deleted: r.get("deleted"),
+            })
+            .collect())
+    }
+
+    async fn feed_head(&self) -> Result<i64, DbError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn facets(&self, query: &ListQuery) -> Result<Facets, DbError> {
+        facets::facets(&self.pool, query).await
+    }
+
     async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
@@ -304,15 +421,19 @@ async fn write(
 ) -> Result<(), DbError> {
     let json = serde_json::to_string(next).map_err(|e| DbError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO images (id, created_at, status, doc, tenant) VALUES (?, ?, ?, ?, ?) \
+        "INSERT INTO images (id, created_at, status, doc, tenant, camera, month) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT(id) DO UPDATE SET created_at = excluded.created_at, status = excluded.status, \
-         doc = excluded.doc, tenant = excluded.tenant",
+         doc = excluded.doc, tenant = excluded.tenant, camera = excluded.camera, \
+         month = excluded.month",
     )
     .bind(id)
     .bind(next.created_at.timestamp_millis())
     .bind(next.status.as_str())
     .bind(json)
     .bind(&next.tenant)
+    .bind(next.camera_name())
+    .bind(next.month())
     .execute(&mut **tx)
     .await
     .map_err(unavailable)?;
@@ -342,6 +463,28 @@ async fn write(
             .await
             .map_err(unavailable)?;
     }
+    // An editor's tags count among the tags (facets, tag counts) like the model's.
+    for label in &next.editor_tags {
+        sqlx::query("INSERT OR IGNORE INTO image_tags (image_id, label) VALUES (?, ?)")
+            .bind(id)
+            .bind(label)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    }
+    sqlx::query("DELETE FROM image_labels WHERE image_id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    for label in next.labels() {
+        sqlx::query("INSERT OR IGNORE INTO image_labels (image_id, label) VALUES (?, ?)")
+            .bind(id)
+            .bind(label)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    }
     sqlx::query("INSERT OR REPLACE INTO image_search (image_id, body) VALUES (?, ?)")
         .bind(id)
         .bind(next.search_text())
@@ -351,12 +494,37 @@ async fn write(
     Ok(())
 }
 
+/// Adds a change-feed entry, inside the caller's transaction; now and then drops the oldest.
+async fn record_feed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    tenant: &str,
+    deleted: bool,
+) -> Result<(), DbError> {
+    let seq = sqlx::query("INSERT INTO feed (image_id, tenant, deleted) VALUES (?, ?, ?)")
+        .bind(id)
+        .bind(tenant)
+        .bind(deleted)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?
+        .last_insert_rowid();
+    if seq % 1000 == 0 {
+        sqlx::query("DELETE FROM feed WHERE seq <= ?")
+            .bind(seq - FEED_KEEP)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// Tenants as a JSON array, for `json_each`.
 fn tenants_json(tenants: &[String]) -> Result<String, DbError> {
     serde_json::to_string(tenants).map_err(|e| DbError::InvalidQuery(e.to_string()))
 }
 
 /// A database error: the file is locked, busy or unreadable; worth a retry.
-fn unavailable(e: sqlx::Error) -> DbError {
+pub(crate) fn unavailable(e: sqlx::Error) -> DbError {
     DbError::Unavailable(e.to_string())
 }

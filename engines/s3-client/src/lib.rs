@@ -188,6 +188,17 @@ impl ObjectStore for S3Store {
         })
     }
 
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(e, bucket, key))?;
+        Ok(())
+    }
+
     async fn presign_put(
         &self,
         bucket: &str,

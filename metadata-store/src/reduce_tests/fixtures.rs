@@ -184,6 +184,10 @@ pub(super) fn fresh(upload: &Upload) -> ImageDocument {
         text: Vec::new(),
         model: None,
         error: None,
+        editor_tags: Vec::new(),
+        retrying: None,
+        stages: Default::default(),
+        links: None,
     }
 }
 

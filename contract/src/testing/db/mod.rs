@@ -54,6 +54,10 @@ fn doc(id: &str, minute: u32, status: Status, tags: &[&str]) -> ImageDocument {
         text: Vec::new(),
         model: None,
         error: None,
+        editor_tags: Vec::new(),
+        retrying: None,
+        stages: Default::default(),
+        links: None,
     }
 }
 
@@ -96,16 +100,21 @@ macro_rules! db_conformance {
                 tenants_see_only_their_own_images,
                 usage_counts_a_tenants_images_and_bytes,
                 an_uploader_finds_its_own_uploads,
+                editor_tags_are_found_like_the_models_in_any_case,
+                facets_count_each_value_without_their_own_filter,
+                the_feed_lists_writes_and_deletions_in_order,
             ]
         );
     };
 }
 
+mod editing;
 mod queries;
 mod search;
 mod tenants;
 mod writes;
 
+pub use editing::*;
 pub use queries::*;
 pub use search::*;
 pub use tenants::*;

@@ -38,6 +38,7 @@ pub async fn pages_run_newest_first_and_neither_skip_nor_repeat<
                 status: None,
                 q: None,
                 uploaded_by: None,
+                ..Default::default()
             })
             .await
             .expect("list");
