@@ -95,7 +95,8 @@ async fn corrupt_files_fail_with_a_reason_and_the_next_photo_succeeds() {
         (bomb.image_id.as_str(), "over the 100000000 pixel limit"),
         (forged.image_id.as_str(), "60000x60000"),
         (cut_heic.image_id.as_str(), "heif"),
-        (empty_id.as_str(), "empty file"),
+        (empty_id.as_str(), "the file is empty"),
+        (truncated.image_id.as_str(), "the file is cut off"),
     ] {
         let doc = client.image(id).await.expect("doc");
         assert!(reason(&doc).contains(expected), "{doc}");
@@ -182,7 +183,11 @@ async fn webp_renditions_are_served_and_tagged() {
             "{rendition}"
         );
         let url = rendition["url"].as_str().expect("url");
-        let res = client.http.get(url).send().await.expect("reachable");
+        let res = client
+            .api(reqwest::Method::GET, url)
+            .send()
+            .await
+            .expect("reachable");
         assert_eq!(res.status(), 200);
         let bytes = res.bytes().await.expect("body");
         let image =

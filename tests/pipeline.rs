@@ -83,17 +83,22 @@ async fn photos_get_renditions_and_plausible_tags() {
                 (ratio / original - 1.0).abs() < 0.01,
                 "{name} {which} aspect {ratio} vs {original}"
             );
-            // The URL in the document is loadable as is, and is the JPEG it claims to be.
+            // The path in the document serves the rendition (with the caller's key), and it
+            // is the JPEG it claims to be, cached for good.
             let url = doc["renditions"][which]["url"]
                 .as_str()
                 .expect("rendition url");
+            assert!(url.starts_with(&format!("/api/images/{}/{which}?v=", doc["id"].as_str().unwrap_or_default())), "{url}");
             let res = client
-                .http
-                .get(url)
+                .api(reqwest::Method::GET, url)
                 .send()
                 .await
                 .expect("rendition reachable");
             assert_eq!(res.status(), 200, "{name} {which} URL");
+            assert_eq!(
+                res.headers()["cache-control"],
+                "private, max-age=31536000, immutable"
+            );
             let bytes = res.bytes().await.expect("body");
             let img = image::load_from_memory(&bytes).expect("rendition decodes");
             assert_eq!((u64::from(img.width()), u64::from(img.height())), (rw, rh));

@@ -196,13 +196,17 @@ async fn scenario(env: Vec<(String, String)>, bus: BusConfig, seaweed: Arc<Seawe
         }
     }
 
-    // The thumbnail URL the query API hands out is presigned for SeaweedFS and serves the image.
+    // The thumbnail path the query API hands out serves the image, read from SeaweedFS.
     let doc = query
         .image(&tickets[0].image_id)
         .await
         .expect("the document");
     let url = str_at(&doc, "/renditions/thumb/url");
-    let res = reqwest::get(url).await.expect("SeaweedFS reachable");
+    let res = query
+        .api(reqwest::Method::GET, url)
+        .send()
+        .await
+        .expect("query API reachable");
     assert_eq!(res.status(), 200, "{url}");
     let bytes = res.bytes().await.expect("thumbnail body");
     image::load_from_memory(&bytes).expect("the thumbnail decodes");

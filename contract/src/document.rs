@@ -75,7 +75,8 @@ pub struct ImageDocument {
     /// When each stage's result was stored (the upload's time is `created_at`).
     #[serde(default, skip_serializing_if = "StageTimes::is_empty")]
     pub stages: StageTimes,
-    /// Filled in when served: where to download the original.
+    /// Where to download the original; like the renditions' `url`, a path that follows from the
+    /// id and the original's eTag, kept in the stored document so lists are served as stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<Links>,
 }
@@ -273,8 +274,7 @@ pub struct Renditions {
 pub struct Rendition {
     pub bucket: String,
     pub key: String,
-    /// Filled in when served: a stable path (`/api/images/{id}/thumb?v=…`) a browser can load
-    /// and cache.
+    /// A stable path (`/api/images/{id}/thumb?v=…`) a browser can load and cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub width: u32,

@@ -8,7 +8,7 @@ use imgpipe_contract::document::{ImageDocument, StageTimes};
 use imgpipe_runtime::worker::{Handler, HandlerError};
 use tracing::{debug, info};
 
-use crate::api::FeedSignal;
+use crate::api::{FeedSignal, with_links};
 use crate::change::DocChange;
 use crate::reduce::{Outcome, reduce};
 
@@ -38,7 +38,9 @@ impl MetadataHandler {
         let fold = |current: Option<ImageDocument>| match reduce(current.as_ref(), change) {
             Outcome::Write(mut doc) => {
                 stamp(&mut doc, change, Utc::now());
-                Decision::Write(doc)
+                // Stored with its serving paths (they follow from the id and the original's
+                // eTag), so a list is served as stored.
+                Decision::write(with_links(*doc))
             }
             Outcome::Unchanged => Decision::Unchanged,
             Outcome::NotYet => Decision::NotYet,

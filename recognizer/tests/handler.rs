@@ -87,6 +87,10 @@ impl ObjectStore for MemoryStore {
         Err(StoreError::Rejected("not needed by these tests".to_owned()))
     }
 
+    async fn delete(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Rejected("not needed by these tests".to_owned()))
+    }
+
     async fn presign_put(
         &self,
         _: &str,

@@ -5,7 +5,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// Zero bytes.
-    #[error("empty file")]
+    #[error("the file is empty")]
     Empty,
     /// The leading bytes match no image signature.
     #[error("not an image (unrecognised format)")]
@@ -37,7 +37,7 @@ pub enum RenderError {
     #[error("JPEG has {scans} scans, over the limit of {limit}")]
     TooManyScans { scans: u32, limit: u32 },
     /// The data stops early or contradicts its own format.
-    #[error("corrupt or truncated image: {0}")]
+    #[error("the file is cut off or damaged: {0}")]
     Corrupt(String),
     /// Resizing or encoding a rendition failed; a bug rather than a property of the input.
     #[error("cannot produce rendition: {0}")]

@@ -97,6 +97,15 @@ impl ObjectStore for MemoryStore {
         Err(StoreError::Rejected("not needed by these tests".to_owned()))
     }
 
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.check_up()?;
+        self.objects
+            .lock()
+            .expect("lock")
+            .remove(&(bucket.to_owned(), key.to_owned()));
+        Ok(())
+    }
+
     async fn presign_put(
         &self,
         _: &str,

@@ -106,7 +106,7 @@ fn truncated_jpeg_is_an_error() {
     let jpeg = photo("china.jpg");
     let (error, _) = expect_error(&jpeg[..jpeg.len() / 2]);
     assert!(
-        error.to_string().starts_with("corrupt or truncated image"),
+        error.to_string().starts_with("the file is cut off or damaged"),
         "{error}"
     );
 }
@@ -116,7 +116,7 @@ fn truncated_png_is_an_error() {
     let png = photo("coffee.png");
     let (error, _) = expect_error(&png[..png.len() / 2]);
     assert!(
-        error.to_string().starts_with("corrupt or truncated image"),
+        error.to_string().starts_with("the file is cut off or damaged"),
         "{error}"
     );
 }
@@ -124,7 +124,7 @@ fn truncated_png_is_an_error() {
 #[test]
 fn empty_file_is_an_error() {
     let (error, _) = expect_error(b"");
-    assert_eq!(error.to_string(), "empty file");
+    assert_eq!(error.to_string(), "the file is empty");
 }
 
 #[test]

@@ -40,6 +40,7 @@ async fn each_role_is_refused_what_it_may_not_do_on_every_route() {
     let upload = json!({ "filename": "x.jpg", "content_type": "image/jpeg", "size": 1000 });
     let complete = json!({ "key": ticket.key });
     let new_key = json!({ "role": "uploader", "name": "made by the table" });
+    let tags = json!({ "editor_tags": ["checked"] });
     const NONE: u16 = 401;
     #[rustfmt::skip]
     let table: Vec<(Method, String, Option<&Value>, [u16; 6])> = vec![
@@ -61,6 +62,24 @@ async fn each_role_is_refused_what_it_may_not_do_on_every_route() {
         (Method::GET, "/".into(), None,                         [200,  200,  200,  200,  200,  200]),
         (Method::GET, "/app.js".into(), None,                   [200,  200,  200,  200,  200,  200]),
         (Method::GET, "/app.css".into(), None,                  [200,  200,  200,  200,  200,  200]),
+        (Method::GET, format!("/api/images/{id}/thumb?v=x"), None,
+                                                                [NONE, NONE, NONE, 404,  200,  200]),
+        (Method::GET, format!("/api/images/{id}/preview"), None,
+                                                                [NONE, NONE, NONE, 404,  200,  200]),
+        // A redirect to the object store, followed.
+        (Method::GET, format!("/api/images/{id}/original"), None,
+                                                                [NONE, NONE, NONE, 404,  200,  200]),
+        (Method::GET, "/api/facets?status=done".into(), None,   [NONE, NONE, NONE, 200,  200,  200]),
+        (Method::GET, "/api/events".into(), None,               [NONE, NONE, NONE, 200,  200,  200]),
+        (Method::PATCH, format!("/api/images/{id}"), Some(&tags),
+                                                                [NONE, NONE, NONE, 403,  200,  200]),
+        (Method::POST, format!("/api/images/{id}/reprocess"), None,
+                                                                [NONE, NONE, NONE, 403,  202,  202]),
+        // Unknown routes under /api/ are JSON 404s for everyone, never the S3 endpoint's XML.
+        (Method::GET, "/api/no-such-route".into(), None,        [404,  404,  404,  404,  404,  404]),
+        (Method::GET, "/api/images/".into(), None,              [404,  404,  404,  404,  404,  404]),
+        // Last: the editor deletes the image, so the admin finds none.
+        (Method::DELETE, format!("/api/images/{id}"), None,     [NONE, NONE, NONE, 403,  204,  404]),
     ];
 
     let mut wrong = Vec::new();
@@ -75,7 +94,7 @@ async fn each_role_is_refused_what_it_may_not_do_on_every_route() {
                     answer.body.chars().take(200).collect::<String>()
                 ));
             }
-            if matches!(answer.status, 401 | 403) && !answer.json()["error"].is_string() {
+            if answer.status >= 400 && path.starts_with("/api/") && !answer.json()["error"].is_string() {
                 wrong.push(format!("{what}: no JSON error body: {}", answer.body));
             }
             if answer.status == 401 && !answer.header("www-authenticate").starts_with("Bearer") {
@@ -103,6 +122,12 @@ async fn each_role_is_refused_what_it_may_not_do_on_every_route() {
                 }
                 (p, _, 200) if *p == format!("/api/images/{id}") && answer.json()["id"] != *id => {
                     wrong.push(format!("{what}: another document: {}", answer.body));
+                }
+                ("/api/events", _, 200) if !answer.body.starts_with("event: ready") => {
+                    wrong.push(format!("{what}: not an event stream: {}", answer.body));
+                }
+                (p, _, 200) if p.ends_with("/thumb?v=x") && answer.header("content-type") != "image/jpeg" => {
+                    wrong.push(format!("{what}: not the thumbnail: {}", answer.header("content-type")));
                 }
                 _ => {}
             }

@@ -94,11 +94,25 @@ pub(crate) async fn send(
     if let Some(body) = body {
         req = req.json(body);
     }
-    let res = req.send().await.expect("pipeline reachable");
+    let mut res = req.send().await.expect("pipeline reachable");
+    let (status, headers) = (res.status().as_u16(), res.headers().clone());
+    let streams = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    // An event stream never ends: its first event is the answer.
+    let body = if streams {
+        match tokio::time::timeout(Duration::from_secs(10), res.chunk()).await {
+            Ok(Ok(Some(chunk))) => String::from_utf8_lossy(&chunk).into_owned(),
+            _ => String::new(),
+        }
+    } else {
+        res.text().await.unwrap_or_default()
+    };
     Answer {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: res.text().await.unwrap_or_default(),
+        status,
+        headers,
+        body,
     }
 }
 

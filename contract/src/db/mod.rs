@@ -105,6 +105,14 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// A page of documents as stored, in JSON, for serving without reading them: the list endpoint
+/// is the hottest route, and parsing and printing fifty documents costs more than finding them.
+#[derive(Debug, Clone)]
+pub struct JsonPage {
+    pub items: Vec<String>,
+    pub next_cursor: Option<String>,
+}
+
 /// What a tenant stores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
@@ -163,6 +171,21 @@ pub trait MetadataDb: Send + Sync + 'static {
 
     /// Newest first (`created_at`, then id, descending).
     async fn list(&self, query: &ListQuery) -> Result<Page, DbError>;
+
+    /// [`list`](Self::list), each document as its stored JSON text.
+    async fn list_json(&self, query: &ListQuery) -> Result<JsonPage, DbError> {
+        let page = self.list(query).await?;
+        let items = page
+            .items
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<_, _>>()
+            .map_err(|e| DbError::Corrupt(e.to_string()))?;
+        Ok(JsonPage {
+            items,
+            next_cursor: page.next_cursor,
+        })
+    }
 
     /// Records which key asked for an image's upload (when its URL is issued, before the object
     /// exists), so an uploader can find its own uploads. Idempotent.

@@ -17,8 +17,8 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, QueryBuilder, R
 use self::errors::{on_read, on_write, unavailable};
 use imgpipe_contract::config::MetadataConfig;
 use imgpipe_contract::db::{
-    Applied, Change, Cursor, DbError, Decision, Facets, FeedEntry, ListQuery, MetadataDb, Page,
-    TagCount, Usage,
+    Applied, Change, Cursor, DbError, Decision, Facets, FeedEntry, JsonPage, ListQuery, MetadataDb,
+    Page, TagCount, Usage,
 };
 use imgpipe_contract::document::ImageDocument;
 
@@ -280,6 +280,18 @@ impl MetadataDb for PostgresDb {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, DbError> {
+        let page = self.list_json(query).await?;
+        Ok(Page {
+            items: page
+                .items
+                .iter()
+                .map(|doc| parse(doc))
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn list_json(&self, query: &ListQuery) -> Result<JsonPage, DbError> {
         let limit = query.limit.clamp(1, 200);
         // Only the filters asked for go into the SQL, so each combination gets a plan that can
         // use its index (a generic plan for `$1 IS NULL OR ...` could not).
@@ -300,7 +312,7 @@ impl MetadataDb for PostgresDb {
         let mut items = Vec::with_capacity(rows.len());
         let mut last = None;
         for row in rows.iter().take(limit as usize) {
-            items.push(parse(row.try_get("doc").map_err(on_read)?)?);
+            items.push(row.try_get::<String, _>("doc").map_err(on_read)?);
             last = Some(row);
         }
         // The cursor is built from the row's own key columns, exactly what the next page's
@@ -315,7 +327,7 @@ impl MetadataDb for PostgresDb {
             ),
             _ => None,
         };
-        Ok(Page { items, next_cursor })
+        Ok(JsonPage { items, next_cursor })
     }
 
     async fn record_upload(

@@ -14,8 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use imgpipe_contract::db::{
-    Applied, Change, Cursor, DbError, Decision, Facets, FeedEntry, ListQuery, MetadataDb, Page,
-    TagCount, Usage,
+    Applied, Change, Cursor, DbError, Decision, Facets, FeedEntry, JsonPage, ListQuery, MetadataDb,
+    Page, TagCount, Usage,
 };
 
 use crate::filter::{Arg, Filter, bind_all};
@@ -115,6 +115,20 @@ async fn add_tenant_column(pool: &SqlitePool) -> Result<(), DbError> {
         .map_err(unavailable)?;
     }
     Ok(())
+}
+
+impl SqliteDb {
+    /// Stores many documents in one transaction, replacing any with the same id: for bringing
+    /// a library in at once (and for benchmarks), where a transaction per document would spend
+    /// its time waiting on the disk.
+    pub async fn import(&self, docs: &[ImageDocument]) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        for doc in docs {
+            write(&mut tx, &doc.id, doc).await?;
+            record_feed(&mut tx, &doc.id, &doc.tenant, false).await?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
 }
 
 /// The columns facets group by, which databases made before facets lack.
@@ -231,6 +245,18 @@ impl MetadataDb for SqliteDb {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, DbError> {
+        let page = self.list_json(query).await?;
+        Ok(Page {
+            items: page
+                .items
+                .iter()
+                .map(|doc| parse(doc))
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn list_json(&self, query: &ListQuery) -> Result<JsonPage, DbError> {
         let limit = query.limit.clamp(1, 200);
         let Filter { sql: filter, mut args } = Filter::of(query)?;
         let after = match &query.cursor {
@@ -244,28 +270,28 @@ impl MetadataDb for SqliteDb {
         };
         args.push(Arg::Int(Some(i64::from(limit) + 1)));
         let sql = format!(
-            "SELECT i.doc FROM images i WHERE {filter}{after} \
+            "SELECT i.id, i.created_at, i.doc FROM images i WHERE {filter}{after} \
              ORDER BY i.created_at DESC, i.id DESC LIMIT ?"
         );
-        let rows = bind_all(sqlx::query(&sql), args);
-        let rows = rows.fetch_all(&self.pool).await.map_err(unavailable)?;
-        let mut items = rows
-            .iter()
-            .map(|r| parse(r.get("doc")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|d| {
-                Cursor {
-                    created_at_ms: d.created_at.timestamp_millis(),
-                    id: d.id.clone(),
-                }
-                .encode()
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        let rows = bind_all(sqlx::query(&sql), args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let more = rows.len() > limit as usize;
+        let rows = &rows[..rows.len().min(limit as usize)];
+        // The cursor is built from the row's own key columns, exactly what the next page's
+        // comparison reads, so no item is skipped or repeated.
+        let next_cursor = rows.last().filter(|_| more).map(|row| {
+            Cursor {
+                created_at_ms: row.get("created_at"),
+                id: row.get("id"),
+            }
+            .encode()
+        });
+        Ok(JsonPage {
+            items: rows.iter().map(|r| r.get::<String, _>("doc")).collect(),
+            next_cursor,
+        })
     }
 
     async fn record_upload(

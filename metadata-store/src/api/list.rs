@@ -1,13 +1,15 @@
 //! Lists, one image, facets and tag counts.
 
 use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use imgpipe_auth::Principal;
 use imgpipe_contract::db::{Cursor, Facets, ListQuery};
 use imgpipe_contract::document::{ImageDocument, Status};
 use imgpipe_contract::keys::Role;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{ApiError, QueryState, only_own_uploads, visible, with_links};
 
@@ -23,12 +25,6 @@ pub(super) struct ListParams {
     q: Option<String>,
     camera: Option<String>,
     month: Option<String>,
-}
-
-#[derive(Serialize)]
-pub(super) struct Page {
-    items: Vec<ImageDocument>,
-    next_cursor: Option<String>,
 }
 
 /// Empty parameters (`?tag=`, as a form sends them) mean no filter.
@@ -93,18 +89,42 @@ fn params(
         .map_err(|e| ApiError::bad_request(format!("unreadable query string: {}", e.body_text())))
 }
 
+/// The page as stored, spliced into the response without reading it (see
+/// [`imgpipe_contract::db::JsonPage`]); a document stored before serving paths were kept in it
+/// is completed on the way.
 pub(super) async fn list(
     State(state): State<QueryState>,
     caller: Principal,
     query: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Page>, ApiError> {
+) -> Result<Response, ApiError> {
     let query = query_of(&caller, params(query)?)?;
-    let page = state.meta.list(&query).await?;
-    Ok(Json(Page {
-        items: page.items.into_iter().map(with_links).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let page = state.meta.list_json(&query).await?;
+    let size: usize = page.items.iter().map(|d| d.len() + 1).sum();
+    let mut body = String::with_capacity(size + 64);
+    body.push_str("{\"items\":[");
+    for (n, doc) in page.items.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        if LINKS_KEYS.iter().any(|k| doc.contains(k)) {
+            body.push_str(doc);
+        } else {
+            let full: ImageDocument = serde_json::from_str(doc)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            let full = serde_json::to_string(&with_links(full))
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            body.push_str(&full);
+        }
+    }
+    body.push_str("],\"next_cursor\":");
+    body.push_str(&serde_json::to_string(&page.next_cursor).unwrap_or_else(|_| "null".into()));
+    body.push('}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
+
+/// How a stored document that carries its serving paths starts them: as serde_json prints it
+/// (SQLite), and as PostgreSQL prints JSONB.
+const LINKS_KEYS: [&str; 2] = ["\"links\":{\"original\":", "\"links\": {\"original\": "];
 
 pub(super) async fn one(
     State(state): State<QueryState>,
