@@ -88,7 +88,13 @@ async fn photos_get_renditions_and_plausible_tags() {
             let url = doc["renditions"][which]["url"]
                 .as_str()
                 .expect("rendition url");
-            assert!(url.starts_with(&format!("/api/images/{}/{which}?v=", doc["id"].as_str().unwrap_or_default())), "{url}");
+            assert!(
+                url.starts_with(&format!(
+                    "/api/images/{}/{which}?v=",
+                    doc["id"].as_str().unwrap_or_default()
+                )),
+                "{url}"
+            );
             let res = client
                 .api(reqwest::Method::GET, url)
                 .send()

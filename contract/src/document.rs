@@ -164,9 +164,7 @@ impl ImageDocument {
         let name = if model.is_empty() {
             make.to_owned()
         } else if first_word.is_empty()
-            || model
-                .to_lowercase()
-                .starts_with(&first_word.to_lowercase())
+            || model.to_lowercase().starts_with(&first_word.to_lowercase())
         {
             model.to_owned()
         } else {

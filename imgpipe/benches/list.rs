@@ -18,8 +18,8 @@ use chrono::{TimeZone, Utc};
 use imgpipe::{Roles, start};
 use imgpipe_contract::config::Config;
 use imgpipe_contract::document::{
-    BBox, CameraInfo, Category, ImageDocument, ModelInfo, Original, Rendition, Renditions,
-    Status, Tag, TextLine,
+    BBox, CameraInfo, Category, ImageDocument, ModelInfo, Original, Rendition, Renditions, Status,
+    Tag, TextLine,
 };
 use imgpipe_db_sqlite::SqliteDb;
 use sqlx::Row;
@@ -96,7 +96,11 @@ async fn run(options: Options) -> Result<(), Error> {
         move || {
             let (http, key, url) = (http.clone(), key.clone(), url.clone());
             async move {
-                let res = http.get(url.as_str()).bearer_auth(key.as_str()).send().await?;
+                let res = http
+                    .get(url.as_str())
+                    .bearer_auth(key.as_str())
+                    .send()
+                    .await?;
                 if !res.status().is_success() {
                     return Err(format!("{}", res.status()).into());
                 }
@@ -294,4 +298,3 @@ fn parse_args() -> Result<Options, Error> {
     }
     Ok(options)
 }
-

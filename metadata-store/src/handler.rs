@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use imgpipe_contract::bus::Message;
 use imgpipe_contract::db::{Applied, DbError, Decision, MetadataDb};
-use chrono::{DateTime, Utc};
 use imgpipe_contract::document::{ImageDocument, StageTimes};
 use imgpipe_runtime::worker::{Handler, HandlerError};
 use tracing::{debug, info};
@@ -35,6 +35,25 @@ impl MetadataHandler {
     }
 
     async fn apply(&self, change: &DocChange) -> Result<(), HandlerError> {
+        let unavailable = |e: DbError| match e {
+            DbError::Unavailable(_) => HandlerError::Transient(e.to_string()),
+            _ => HandlerError::Permanent(e.to_string()),
+        };
+        // An upload event for a deleted image (a reprocess, a late notification) must not bring
+        // its document back.
+        if matches!(change, DocChange::Uploaded(_))
+            && self
+                .store
+                .was_deleted(change.image_id())
+                .await
+                .map_err(unavailable)?
+        {
+            info!(
+                image_id = change.image_id(),
+                "event for a deleted image ignored"
+            );
+            return Ok(());
+        }
         let fold = |current: Option<ImageDocument>| match reduce(current.as_ref(), change) {
             Outcome::Write(mut doc) => {
                 stamp(&mut doc, change, Utc::now());
@@ -53,14 +72,24 @@ impl MetadataHandler {
             .store
             .update(change.image_id(), &fold)
             .await
-            .map_err(|e| match e {
-                DbError::Unavailable(_) => HandlerError::Transient(e.to_string()),
-                _ => HandlerError::Permanent(e.to_string()),
-            })?;
+            .map_err(unavailable)?;
         // Bad input rather than transient: the database is fine, and an event for an image that
         // never gets a document (a forged or stray event) must use up its attempts and end, not
         // be postponed as if something were down.
         if applied == Applied::NotYet {
+            // A stage's result for an image deleted while it worked: nothing to wait for.
+            if self
+                .store
+                .was_deleted(change.image_id())
+                .await
+                .map_err(unavailable)?
+            {
+                info!(
+                    image_id = change.image_id(),
+                    "result for a deleted image ignored"
+                );
+                return Ok(());
+            }
             return Err(HandlerError::BadInput(format!(
                 "image {} has no document yet; its upload event has not been applied",
                 change.image_id()

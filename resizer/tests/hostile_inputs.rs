@@ -106,7 +106,9 @@ fn truncated_jpeg_is_an_error() {
     let jpeg = photo("china.jpg");
     let (error, _) = expect_error(&jpeg[..jpeg.len() / 2]);
     assert!(
-        error.to_string().starts_with("the file is cut off or damaged"),
+        error
+            .to_string()
+            .starts_with("the file is cut off or damaged"),
         "{error}"
     );
 }
@@ -116,7 +118,9 @@ fn truncated_png_is_an_error() {
     let png = photo("coffee.png");
     let (error, _) = expect_error(&png[..png.len() / 2]);
     assert!(
-        error.to_string().starts_with("the file is cut off or damaged"),
+        error
+            .to_string()
+            .starts_with("the file is cut off or damaged"),
         "{error}"
     );
 }

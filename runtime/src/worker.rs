@@ -331,8 +331,7 @@ async fn announce_retry(
 ) {
     let topic = failed.topic.as_str();
     let Some(image_id) = image_id else { return };
-    if stage == "metadata-store" || topic == Topic::STAGE_FAILED || topic == Topic::STAGE_RETRYING
-    {
+    if stage == "metadata-store" || topic == Topic::STAGE_FAILED || topic == Topic::STAGE_RETRYING {
         return;
     }
     let retrying = StageRetrying {

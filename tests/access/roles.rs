@@ -94,7 +94,10 @@ async fn each_role_is_refused_what_it_may_not_do_on_every_route() {
                     answer.body.chars().take(200).collect::<String>()
                 ));
             }
-            if answer.status >= 400 && path.starts_with("/api/") && !answer.json()["error"].is_string() {
+            if answer.status >= 400
+                && path.starts_with("/api/")
+                && !answer.json()["error"].is_string()
+            {
                 wrong.push(format!("{what}: no JSON error body: {}", answer.body));
             }
             if answer.status == 401 && !answer.header("www-authenticate").starts_with("Bearer") {
@@ -126,8 +129,14 @@ async fn each_role_is_refused_what_it_may_not_do_on_every_route() {
                 ("/api/events", _, 200) if !answer.body.starts_with("event: ready") => {
                     wrong.push(format!("{what}: not an event stream: {}", answer.body));
                 }
-                (p, _, 200) if p.ends_with("/thumb?v=x") && answer.header("content-type") != "image/jpeg" => {
-                    wrong.push(format!("{what}: not the thumbnail: {}", answer.header("content-type")));
+                (p, _, 200)
+                    if p.ends_with("/thumb?v=x")
+                        && answer.header("content-type") != "image/jpeg" =>
+                {
+                    wrong.push(format!(
+                        "{what}: not the thumbnail: {}",
+                        answer.header("content-type")
+                    ));
                 }
                 _ => {}
             }

@@ -97,7 +97,11 @@ async fn tenants_cannot_see_each_others_images() {
         let res = a.api(Method::GET, url).send().await.expect("API reachable");
         assert_eq!(res.status(), 200, "a loads its rendition {key} at {url}");
         let res = b.api(Method::GET, url).send().await.expect("API reachable");
-        assert_eq!(res.status(), 404, "b may not load a's rendition {key} at {url}");
+        assert_eq!(
+            res.status(),
+            404,
+            "b may not load a's rendition {key} at {url}"
+        );
     }
 
     for (me, mine, other, other_key) in [

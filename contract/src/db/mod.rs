@@ -205,9 +205,13 @@ pub trait MetadataDb: Send + Sync + 'static {
     /// How many images of `tenants` carry each tag label, most common first.
     async fn tag_counts(&self, tenants: &[String]) -> Result<Vec<TagCount>, DbError>;
 
-    /// Removes a document (and its index rows); the change feed records the deletion. Whether
-    /// there was one.
+    /// Removes a document (and its index rows) and remembers the id as deleted; the change feed
+    /// records the deletion. Whether there was one.
     async fn delete(&self, id: &str) -> Result<bool, DbError>;
+
+    /// Whether the document `id` was deleted: events about it that arrive late (a stage still at
+    /// work, a reprocess) must not bring it back.
+    async fn was_deleted(&self, id: &str) -> Result<bool, DbError>;
 
     /// Change-feed entries after `after` (0: from the oldest kept) of `tenants`, oldest first,
     /// at most `limit`. Every write and deletion adds one; the oldest are dropped after a while

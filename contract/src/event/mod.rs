@@ -7,8 +7,7 @@ mod topics;
 
 pub use pipeline::{
     LEGACY_TENANT, OriginalKey, RenditionInfo, RenditionsReady, SourceImage, StageFailed,
-    StageRetrying,
-    TagsReady, image_id_from_key,
+    StageRetrying, TagsReady, image_id_from_key,
 };
 pub use s3::{
     CreatedObject, S3Bucket, S3Entity, S3Event, S3EventRecord, S3Object, decode_key, encode_key,

@@ -164,7 +164,10 @@ pub async fn a_deleted_object_is_gone<F: Fixture<Handle = Arc<dyn ObjectStore>>>
     store.delete(BUCKET, &key).await.expect("delete");
     let gone = store.head(BUCKET, &key).await.expect_err("gone");
     assert!(gone.is_not_found(), "{gone:?}");
-    store.delete(BUCKET, &key).await.expect("deleting again succeeds");
+    store
+        .delete(BUCKET, &key)
+        .await
+        .expect("deleting again succeeds");
 }
 
 /// A presigned PUT, sent with the headers it names (the client sets the length itself), stores

@@ -295,8 +295,9 @@ impl MetadataDb for PostgresDb {
         let limit = query.limit.clamp(1, 200);
         // Only the filters asked for go into the SQL, so each combination gets a plan that can
         // use its index (a generic plan for `$1 IS NULL OR ...` could not).
-        let mut sql =
-            QueryBuilder::<Postgres>::new("SELECT id, created_ms, doc::text AS doc FROM images WHERE ");
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "SELECT id, created_ms, doc::text AS doc FROM images WHERE ",
+        );
         filter::push(&mut sql, query)?;
         if let Some(cursor) = &query.cursor {
             sql.push(" AND (created_ms, id) < (")
@@ -420,9 +421,25 @@ impl MetadataDb for PostgresDb {
             .execute(&mut *tx)
             .await
             .map_err(on_write)?;
+        sqlx::query(
+            "INSERT INTO deleted_images (image_id, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(&tenant)
+        .execute(&mut *tx)
+        .await
+        .map_err(on_write)?;
         record_feed(&mut tx, id, &tenant, true).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
+    }
+
+    async fn was_deleted(&self, id: &str) -> Result<bool, DbError> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM deleted_images WHERE image_id = $1)")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(on_read)
     }
 
     async fn feed(

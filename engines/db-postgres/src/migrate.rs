@@ -78,7 +78,7 @@ CREATE INDEX uploads_by_key ON uploads (key_id);
     ),
     (
         6,
-        "labels (case-insensitive tag filter, editor tags), facet columns, the change feed",
+        "labels (case-insensitive tag filter, editor tags), facet columns, the change feed, deletions",
         // `labels` is NULL for rows written before this migration until `connect` fills it.
         r#"
 ALTER TABLE images ADD COLUMN labels TEXT[], ADD COLUMN camera TEXT, ADD COLUMN month TEXT;
@@ -92,6 +92,11 @@ CREATE TABLE feed (
     deleted BOOLEAN NOT NULL DEFAULT false
 );
 CREATE INDEX feed_tenant ON feed (tenant, seq);
+CREATE TABLE deleted_images (
+    image_id TEXT COLLATE "C" PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    deleted_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
 "#,
     ),
 ];

@@ -17,8 +17,8 @@ pub(crate) struct Filter {
 
 impl Filter {
     pub(crate) fn of(query: &ListQuery) -> Result<Filter, DbError> {
-        let tenants =
-            serde_json::to_string(&query.tenants).map_err(|e| DbError::InvalidQuery(e.to_string()))?;
+        let tenants = serde_json::to_string(&query.tenants)
+            .map_err(|e| DbError::InvalidQuery(e.to_string()))?;
         let mut conditions = vec!["i.tenant IN (SELECT value FROM json_each(?))".to_owned()];
         let mut args = vec![Arg::Text(Some(tenants))];
         if let Some(key) = &query.uploaded_by {
@@ -46,7 +46,10 @@ impl Filter {
         }
         let patterns = like_patterns(query.q.as_deref().unwrap_or(""))?;
         if !patterns.is_empty() {
-            let words: Vec<&str> = patterns.iter().map(|_| "s.body LIKE ? ESCAPE '\\'").collect();
+            let words: Vec<&str> = patterns
+                .iter()
+                .map(|_| "s.body LIKE ? ESCAPE '\\'")
+                .collect();
             conditions.push(format!(
                 "EXISTS (SELECT 1 FROM image_search s WHERE s.image_id = i.id AND {})",
                 words.join(" AND ")

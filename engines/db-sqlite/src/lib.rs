@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS feed (
     deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS feed_tenant ON feed (tenant, seq);
+CREATE TABLE IF NOT EXISTS deleted_images (
+    image_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    deleted_at INTEGER NOT NULL
+);
 "#;
 
 pub struct SqliteDb {
@@ -258,7 +263,10 @@ impl MetadataDb for SqliteDb {
 
     async fn list_json(&self, query: &ListQuery) -> Result<JsonPage, DbError> {
         let limit = query.limit.clamp(1, 200);
-        let Filter { sql: filter, mut args } = Filter::of(query)?;
+        let Filter {
+            sql: filter,
+            mut args,
+        } = Filter::of(query)?;
         let after = match &query.cursor {
             Some(c) => {
                 args.push(Arg::Int(Some(c.created_at_ms)));
@@ -375,9 +383,26 @@ impl MetadataDb for SqliteDb {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO deleted_images (image_id, tenant, deleted_at) VALUES (?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&tenant)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         record_feed(&mut tx, id, &tenant, true).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
+    }
+
+    async fn was_deleted(&self, id: &str) -> Result<bool, DbError> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM deleted_images WHERE image_id = ?)")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)
     }
 
     async fn feed(

@@ -7,9 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use imgpipe_auth::Principal;
 use imgpipe_contract::db::{Applied, Decision};
-use imgpipe_contract::document::{
-    ImageDocument, MAX_EDITOR_TAG_CHARS, MAX_EDITOR_TAGS, Status,
-};
+use imgpipe_contract::document::{ImageDocument, MAX_EDITOR_TAG_CHARS, MAX_EDITOR_TAGS, Status};
 use imgpipe_contract::event::{CreatedObject, S3EventRecord, object_created_message, sequencer_at};
 use imgpipe_contract::keys::Role;
 use serde::Deserialize;
@@ -52,8 +50,11 @@ fn clean_tags(tags: Vec<String>) -> Result<Vec<String>, ApiError> {
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::new(e.status(), e.body_text()))
+    // A body that is JSON of the wrong shape is as much a bad request as one that is not JSON.
+    body.map(|Json(b)| b).map_err(|e| match e.status() {
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::bad_request(e.body_text()),
+        status => ApiError::new(status, e.body_text()),
+    })
 }
 
 /// `PATCH /api/images/{id}` with `{"editor_tags": [...]}`: replaces the editor's tags.
@@ -78,7 +79,11 @@ pub(super) async fn patch(
         return Err(ApiError::not_found(&id));
     }
     state.feed.bump();
-    let doc = state.meta.get(&id).await?.ok_or_else(|| ApiError::not_found(&id))?;
+    let doc = state
+        .meta
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(&id))?;
     Ok(Json(with_links(doc)))
 }
 
@@ -126,10 +131,17 @@ pub(super) async fn reprocess(
     state.feed.bump();
     if let Err(e) = state.bus.publish(message).await {
         warn!(error = %e, image_id = %id, "cannot publish the reprocess event");
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "bus unavailable"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "bus unavailable",
+        ));
     }
     info!(image_id = %id, by = %caller.key_id, "reprocess requested");
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "status": "pending" }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": id, "status": "pending" })),
+    )
+        .into_response())
 }
 
 /// `DELETE /api/images/{id}`: the original, its renditions, then the document. Objects go

@@ -32,7 +32,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Message(status, error) => (status, Json(json!({ "error": error }))).into_response(),
+            ApiError::Message(status, error) => {
+                (status, Json(json!({ "error": error }))).into_response()
+            }
             ApiError::Denied(denied) => denied.into_response(),
         }
     }
@@ -44,7 +46,10 @@ impl From<DbError> for ApiError {
             DbError::InvalidQuery(m) => ApiError::bad_request(m),
             other => {
                 warn!(error = %other, "metadata query failed");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "metadata store unavailable",
+                )
             }
         }
     }

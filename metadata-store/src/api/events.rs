@@ -77,7 +77,8 @@ pub(super) async fn events(
         after,
         pending: VecDeque::from([hello]),
     };
-    let sse = Sse::new(stream(reader)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+    let sse =
+        Sse::new(stream(reader)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
     let mut response = sse.into_response();
     // Proxies (nginx) would otherwise hold the stream back in their buffers.
     response
@@ -146,7 +147,12 @@ impl Reader {
         // The batch's end, so a reconnect resumes after it even if its last entries were not
         // this caller's to see.
         if self.pending.is_empty() {
-            self.pending.push_back(Event::default().event("seq").id(self.after.to_string()).data("{}"));
+            self.pending.push_back(
+                Event::default()
+                    .event("seq")
+                    .id(self.after.to_string())
+                    .data("{}"),
+            );
         }
         Ok(true)
     }

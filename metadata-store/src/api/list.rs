@@ -1,10 +1,10 @@
 //! Lists, one image, facets and tag counts.
 
 use axum::Json;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use imgpipe_auth::Principal;
 use imgpipe_contract::db::{Cursor, Facets, ListQuery};
 use imgpipe_contract::document::{ImageDocument, Status};
@@ -58,7 +58,9 @@ fn query_of(caller: &Principal, params: ListParams) -> Result<ListQuery, ApiErro
         let b = m.as_bytes();
         let valid = b.len() == 7
             && b[4] == b'-'
-            && b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit());
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || c.is_ascii_digit());
         if !valid {
             return Err(ApiError::bad_request(format!(
                 "month must read YYYY-MM, not {m:?}"
@@ -81,9 +83,7 @@ fn query_of(caller: &Principal, params: ListParams) -> Result<ListQuery, ApiErro
 }
 
 /// A malformed query string gets the API's error shape, not the framework's plain text.
-fn params(
-    params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<ListParams, ApiError> {
+fn params(params: Result<Query<ListParams>, QueryRejection>) -> Result<ListParams, ApiError> {
     params
         .map(|Query(p)| p)
         .map_err(|e| ApiError::bad_request(format!("unreadable query string: {}", e.body_text())))

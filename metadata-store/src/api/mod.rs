@@ -72,7 +72,11 @@ fn only_own_uploads(caller: &Principal) -> Option<String> {
 
 /// The document `id` if the caller may see it; another tenant's image (or, for an uploader,
 /// another key's upload) is as good as absent: 404, not 403, so ids reveal nothing.
-async fn visible(state: &QueryState, caller: &Principal, id: &str) -> Result<ImageDocument, ApiError> {
+async fn visible(
+    state: &QueryState,
+    caller: &Principal,
+    id: &str,
+) -> Result<ImageDocument, ApiError> {
     let doc = state
         .meta
         .get(id)

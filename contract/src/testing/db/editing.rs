@@ -47,12 +47,21 @@ pub async fn editor_tags_are_found_like_the_models_in_any_case<
     other.tenant = tenant.clone();
     put(store.as_ref(), d.clone()).await;
     put(store.as_ref(), other).await;
-    for tag in ["egyptian CAT", "Egyptian cat", "election 2026", "ELECTION 2026"] {
+    for tag in [
+        "egyptian CAT",
+        "Egyptian cat",
+        "election 2026",
+        "ELECTION 2026",
+    ] {
         let query = ListQuery {
             tag: Some(tag.to_owned()),
             ..in_tenant(&tenant)
         };
-        assert_eq!(ids(store.as_ref(), query).await, vec![d.id.clone()], "tag {tag}");
+        assert_eq!(
+            ids(store.as_ref(), query).await,
+            vec![d.id.clone()],
+            "tag {tag}"
+        );
     }
     let query = ListQuery {
         q: Some("election".to_owned()),
@@ -92,9 +101,27 @@ pub async fn facets_count_each_value_without_their_own_filter<
         d
     };
     let docs = [
-        make(1, Status::Done, &["tabby"], "animal/cat", camera("Canon", "Canon EOS R5", Some("2019-05-01T10:00:00"))),
-        make(2, Status::Done, &["tabby", "lynx"], "animal/cat", camera("FUJIFILM", "X-T4", Some("2019-05-03T10:00:00"))),
-        make(3, Status::Failed, &["tram"], "vehicle", camera("Canon", "Canon EOS R5", None)),
+        make(
+            1,
+            Status::Done,
+            &["tabby"],
+            "animal/cat",
+            camera("Canon", "Canon EOS R5", Some("2019-05-01T10:00:00")),
+        ),
+        make(
+            2,
+            Status::Done,
+            &["tabby", "lynx"],
+            "animal/cat",
+            camera("FUJIFILM", "X-T4", Some("2019-05-03T10:00:00")),
+        ),
+        make(
+            3,
+            Status::Failed,
+            &["tram"],
+            "vehicle",
+            camera("Canon", "Canon EOS R5", None),
+        ),
         make(4, Status::Done, &["lynx"], "animal", None),
     ];
     for d in &docs {
@@ -107,7 +134,10 @@ pub async fn facets_count_each_value_without_their_own_filter<
         counts(&[("animal/cat", 2), ("animal", 1), ("vehicle", 1)])
     );
     assert_eq!(all.tags, counts(&[("lynx", 2), ("tabby", 2), ("tram", 1)]));
-    assert_eq!(all.cameras, counts(&[("Canon EOS R5", 2), ("FUJIFILM X-T4", 1)]));
+    assert_eq!(
+        all.cameras,
+        counts(&[("Canon EOS R5", 2), ("FUJIFILM X-T4", 1)])
+    );
     // Taken in May 2019 when the camera says so, else the upload's month (the fixture's 2026-01).
     assert_eq!(all.months, counts(&[("2026-01", 2), ("2019-05", 2)]));
 
@@ -144,7 +174,10 @@ pub async fn facets_count_each_value_without_their_own_filter<
         .facets(&in_tenant(&format!("{tenant}-other")))
         .await
         .expect("facets");
-    assert!(other.status.is_empty() && other.tags.is_empty(), "{other:?}");
+    assert!(
+        other.status.is_empty() && other.tags.is_empty(),
+        "{other:?}"
+    );
 }
 
 /// Every write and deletion adds a feed entry, in order, per tenant; a deleted document is
@@ -166,6 +199,8 @@ pub async fn the_feed_lists_writes_and_deletions_in_order<
     put(store.as_ref(), a.clone()).await;
     assert!(store.delete(&b.id).await.expect("delete"), "it was there");
     assert!(!store.delete(&b.id).await.expect("delete again"), "gone");
+    assert!(store.was_deleted(&b.id).await.expect("was deleted"));
+    assert!(!store.was_deleted(&a.id).await.expect("was deleted"));
 
     let tenants = vec![tenant.clone()];
     let feed = store.feed(0, &tenants, 100).await.expect("feed");
@@ -197,7 +232,10 @@ pub async fn the_feed_lists_writes_and_deletions_in_order<
     assert!(others.is_empty(), "another tenant's feed: {others:?}");
 
     assert_eq!(store.get(&b.id).await.expect("get"), None);
-    assert_eq!(ids(store.as_ref(), in_tenant(&tenant)).await, vec![a.id.clone()]);
+    assert_eq!(
+        ids(store.as_ref(), in_tenant(&tenant)).await,
+        vec![a.id.clone()]
+    );
     let facets = store.facets(&in_tenant(&tenant)).await.expect("facets");
     assert_eq!(facets.status, counts(&[("done", 1)]));
     assert!(facets.tags.is_empty(), "{facets:?}");
