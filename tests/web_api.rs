@@ -318,7 +318,10 @@ async fn editors_tag_reprocess_and_delete_and_pages_hear_of_it() {
         .expect("dead letters");
     assert!(dead.is_empty(), "{dead:?}");
 
-    // A page that was away (a restart, a lost connection) catches up from its last event id.
+    // A page that was away while the server restarted catches up from its last event id.
+    running.stop().await.expect("stop");
+    let running = spawn(test_config(dir.path())).await;
+    let client = Client::new(&running.base_url, &admin_key(dir.path()));
     let mut resumed = subscribe(&client, Some(&last_seen)).await;
     let (replayed, _) = wait_for(&mut resumed, "the deletion, replayed", |e| {
         e.event == "deleted"
