@@ -287,16 +287,16 @@ function cardOf(id) {
   return grid.querySelector(`article.card[data-id="${CSS.escape(id)}"]`);
 }
 
-/** Shows `doc`: replaces its card, or puts a new one first (newest first). */
-function upsert(doc, { prepend = true } = {}) {
-  const known = state.docs.has(doc.id);
+/** Shows `doc`: replaces its card, or adds one (a live document where its date sorts it). */
+function upsert(doc, { live = true } = {}) {
   state.docs.set(doc.id, doc);
   const old = cardOf(doc.id);
   if (old) {
     old.replaceWith(card(doc, old));
-  } else if (!known || prepend) {
+  } else {
     const c = card(doc);
-    if (prepend) { grid.prepend(c); state.order.unshift(doc.id); } else { grid.append(c); state.order.push(doc.id); }
+    const at = live ? state.order.findIndex((id) => (state.docs.get(id).created_at || "") < (doc.created_at || "")) : -1;
+    if (at >= 0) { cardOf(state.order[at]).before(c); state.order.splice(at, 0, doc.id); } else { grid.append(c); state.order.push(doc.id); }
   }
   if (state.image === doc.id) renderDetail(doc);
   renderEmpty();
@@ -342,7 +342,7 @@ async function loadMore() {
     const page = await api(`/api/images?${query({ limit: String(LIMIT), cursor: state.cursor })}`);
     if (generation !== state.generation) return;
     signedIn();
-    for (const doc of page.items) if (!state.docs.has(doc.id)) upsert(doc, { prepend: false });
+    for (const doc of page.items) if (!state.docs.has(doc.id)) upsert(doc, { live: false });
     state.cursor = page.next_cursor || null;
     state.done = !state.cursor;
     notice("");
@@ -355,17 +355,17 @@ async function loadMore() {
       state.loading = false;
       $("more-text").textContent = state.done ? "" : "More…";
       renderEmpty();
-      // The sentinel may still be in view (a tall screen): keep filling.
-      if (!state.done && sentinelVisible) requestAnimationFrame(loadMore);
+      // The sentinel may still be near the view (a tall screen): keep filling.
+      if (!state.done && nearEnd()) requestAnimationFrame(() => { if (nearEnd()) loadMore(); });
     }
   }
 }
 
-let sentinelVisible = false;
+const SCROLL_AHEAD = 800; // px below the view where the next page starts loading
+const nearEnd = () => !$("app").hidden && $("more").getBoundingClientRect().top < innerHeight + SCROLL_AHEAD;
 new IntersectionObserver((entries) => {
-  sentinelVisible = entries.some((e) => e.isIntersecting);
-  if (sentinelVisible && !$("app").hidden) loadMore();
-}, { rootMargin: "800px 0px" }).observe($("more"));
+  if (entries.some((e) => e.isIntersecting) && !$("app").hidden) loadMore();
+}, { rootMargin: `${SCROLL_AHEAD}px 0px` }).observe($("more"));
 
 /** Whether `doc` belongs under the current filters, as far as the page can tell. */
 function matches(doc) {
@@ -470,10 +470,11 @@ async function loadFacets() {
   }
 }
 
-let facetsTimer;
+// At most one facet request a second while events stream in, and one after the last.
+let facetsTimer = null;
 function refreshFacetsSoon() {
-  clearTimeout(facetsTimer);
-  facetsTimer = setTimeout(loadFacets, 1000);
+  if (facetsTimer) return;
+  facetsTimer = setTimeout(() => { facetsTimer = null; loadFacets(); }, 1000);
 }
 
 function renderActive() {
@@ -517,7 +518,9 @@ function connectEvents() {
   events.addEventListener("image", (e) => {
     let doc;
     try { doc = JSON.parse(e.data); } catch (err) { return; }
-    if (state.docs.has(doc.id) || matches(doc)) upsert(doc);
+    // An unknown document is shown only if it is new (an upload): an old one changed by
+    // someone else belongs further down, where scrolling finds it.
+    if (state.docs.has(doc.id) || (matches(doc) && inLoadedRange(doc))) upsert(doc);
     refreshFacetsSoon();
   });
   events.addEventListener("deleted", (e) => {
@@ -538,6 +541,12 @@ function connectEvents() {
       eventsRetry = setTimeout(() => { if (!$("app").hidden) { connectEvents(); reset(); } }, 5000);
     }
   });
+}
+
+/** Whether `doc` sorts above the oldest card loaded so far (or all are loaded). */
+function inLoadedRange(doc) {
+  const last = state.docs.get(state.order[state.order.length - 1]);
+  return state.done || !last || (doc.created_at || "") >= (last.created_at || "");
 }
 
 function disconnectEvents() {
@@ -662,8 +671,9 @@ function renderDetail(doc) {
 
   const o = doc.original;
   const info = [];
-  info.push(el("p", { class: `status ${doc.retrying ? "retrying" : doc.status}` }, stageLabel(doc)));
-  if (doc.error) info.push(el("p", { class: "error" }, `${doc.error.stage}: ${doc.error.reason}`));
+  info.push(doc.error
+    ? el("p", { class: "status failed" }, `Failed at ${doc.error.stage}: ${doc.error.reason}`)
+    : el("p", { class: `status ${doc.retrying ? "retrying" : doc.status}` }, stageLabel(doc)));
 
   const editor = el("section", { class: "editor-tags" }, el("h3", {}, "Editor tags"));
   const chips = el("div", { class: "chips" });
