@@ -128,7 +128,15 @@ try {
   report.placeholder = await cat.locator(".thumb").evaluate((t) => getComputedStyle(t).backgroundImage.startsWith('url("data:image/png'));
   await page.screenshot({ path: path.join(outDir, "app-grid.png") });
 
-  // A category facet, then the back button.
+  // The cat's first category chip filters (a button), and so does a category facet; the back
+  // button undoes each.
+  const chip = cat.locator(".tag.category").first();
+  report.chip = await chip.textContent();
+  await chip.click();
+  await waitCount(page, 1);
+  report.chip_names = await names(page);
+  await page.goBack();
+  await waitCount(page, 3);
   const facet = page.locator('#facets button.facet[data-key="tag"][data-value="animal"]');
   await facet.click();
   await waitCount(page, 1);
