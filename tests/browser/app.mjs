@@ -204,7 +204,8 @@ try {
   report.arrows = true;
   await page.keyboard.press("Escape");
   await dialog.waitFor({ state: "hidden", timeout: T.short });
-  report.esc_closes = !new URL(page.url()).searchParams.has("image");
+  await page.waitForURL((u) => !u.searchParams.has("image"), { timeout: T.short });
+  report.esc_closes = true;
   await page.goto(`${base}/?image=${pageId}`);
   await dialog.waitFor({ state: "visible", timeout: T.short });
   report.editor_tag_after_reload = await page.locator("#detail-info .tag.editor").allTextContents();

@@ -566,9 +566,12 @@ function neighbour(step) {
   return state.order[i + step] || null;
 }
 
+// Whether opening the view added a history entry: closing it then goes back to the grid's entry.
+let detailPushed = false;
+
 async function openDetail(id, { push = true } = {}) {
   state.image = id;
-  if (push) history.pushState(null, "", urlFor(state.filters, id));
+  if (push) { history.pushState(null, "", urlFor(state.filters, id)); detailPushed = true; }
   let doc = state.docs.get(id);
   if (!doc) {
     try {
@@ -590,7 +593,11 @@ function closeDetail({ push = true } = {}) {
   const was = state.image;
   state.image = null;
   if (dialog.open) dialog.close();
-  if (push && was) history.pushState(null, "", urlFor(state.filters, null));
+  if (push && was) {
+    if (detailPushed) history.back();
+    else history.pushState(null, "", urlFor(state.filters, null));
+  }
+  detailPushed = false;
   if (was) cardOf(was)?.querySelector(".open")?.focus();
 }
 
@@ -623,7 +630,7 @@ function scoreList(items, labelOf, filterValue) {
   const strong = items.filter((x) => x.score >= WEAK);
   const weak = items.filter((x) => x.score < WEAK);
   const row = (x) => el("li", { class: x.score < WEAK ? "weak" : "" },
-    el("button", { type: "button", class: "link", onclick: () => { closeDetail(); toggleFilter("tag", filterValue(x)); } }, labelOf(x)),
+    el("button", { type: "button", class: "link", onclick: () => { closeDetail({ push: false }); toggleFilter("tag", filterValue(x)); } }, labelOf(x)),
     el("span", { class: "score" }, x.score.toFixed(2)),
     el("meter", { min: 0, max: 1, value: x.score, "aria-hidden": "true" }));
   const list = el("ul", { class: "scores" }, ...strong.map(row));
