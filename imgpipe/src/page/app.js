@@ -217,10 +217,8 @@ function stageLabel(doc) {
   if (doc.status === "failed") return doc.error ? `failed: ${doc.error.reason}` : "failed";
   if (doc.retrying) return `retrying (attempt ${doc.retrying.attempt}): ${doc.retrying.reason}`;
   if (doc.status === "done") return "tagged";
-  const stages = doc.stages || {};
-  if (stages.resized || doc.renditions) return "resized, tagging…";
-  if (stages.uploaded || doc.status === "processing") return "uploaded, resizing…";
-  return "waiting for the upload";
+  if (doc.status === "processing") return "resized, tagging…";
+  return "uploaded, resizing…";
 }
 
 function describe(doc) {
@@ -237,6 +235,12 @@ function thumbImg(doc) {
   const loaded = () => img.closest(".thumb")?.classList.add("loaded");
   if (img.complete && img.naturalWidth) queueMicrotask(loaded);
   img.addEventListener("load", loaded);
+  // A busy server (429) or a blip: try once more a little later, then leave the placeholder.
+  img.addEventListener("error", () => {
+    if (img.dataset.retried) return;
+    img.dataset.retried = "1";
+    setTimeout(() => { if (img.isConnected) { const s = img.getAttribute("srcset"); img.removeAttribute("srcset"); img.src = r.thumb.url; if (s) img.srcset = s; } }, 3000);
+  });
   return img;
 }
 
@@ -367,6 +371,23 @@ new IntersectionObserver((entries) => {
   if (entries.some((e) => e.isIntersecting) && !$("app").hidden) loadMore();
 }, { rootMargin: `${SCROLL_AHEAD}px 0px` }).observe($("more"));
 
+/** The camera as the facets name it (as the server does): the make left out when the model starts with it. */
+function cameraName(doc) {
+  const cam = doc.original.camera;
+  if (!cam) return "";
+  const make = (cam.make || "").trim(), model = (cam.model || "").trim();
+  const first = make.split(/\s+/)[0] || "";
+  if (!model) return make;
+  if (!first || model.toLowerCase().startsWith(first.toLowerCase())) return model;
+  return `${make} ${model}`;
+}
+
+/** The month the facets file `doc` under: taken if the camera says, else uploaded. */
+function month(doc) {
+  const taken = ((doc.original.camera && doc.original.camera.taken_at) || "").slice(0, 7);
+  return /^\d{4}-\d{2}$/.test(taken) ? taken : (doc.created_at || "").slice(0, 7);
+}
+
 /** Whether `doc` belongs under the current filters, as far as the page can tell. */
 function matches(doc) {
   const f = state.filters;
@@ -377,12 +398,8 @@ function matches(doc) {
     const all = [...(doc.tags || []).map((x) => x.label), ...(doc.categories || []).map((x) => x.name), ...(doc.editor_tags || [])];
     if (!all.some((x) => lower(x) === t)) return false;
   }
-  const cam = doc.original.camera;
-  if (f.camera && lower(cam && [cam.make, cam.model].filter(Boolean).join(" ")) !== lower(f.camera)) return false;
-  if (f.month) {
-    const when = (cam && cam.taken_at) || doc.created_at || "";
-    if (!when.replace(/:/g, "-").startsWith(f.month)) return false;
-  }
+  if (f.camera && lower(cameraName(doc)) !== lower(f.camera)) return false;
+  if (f.month && month(doc) !== f.month) return false;
   if (f.q) {
     const hay = lower([doc.original.filename, ...(doc.tags || []).map((x) => x.label), ...(doc.categories || []).map((x) => x.name),
       ...(doc.editor_tags || []), ...(doc.text || []).map((x) => x.text)].join(" "));
@@ -512,10 +529,18 @@ $("searchform").addEventListener("submit", (e) => {
 
 let events = null;
 let eventsRetry = null;
+let lastSeq = null; // the last event id seen, to resume from when the page opens a new stream
 function connectEvents() {
   if (events) return;
-  events = new EventSource("/api/events");
+  const fresh = lastSeq === null;
+  events = new EventSource(fresh ? "/api/events" : `/api/events?since=${encodeURIComponent(lastSeq)}`);
+  const seen = (e) => { if (e.lastEventId) lastSeq = e.lastEventId; };
+  // The stream starts at the feed's head: what changed between the first list and now is
+  // fetched once more.
+  events.addEventListener("ready", (e) => { seen(e); if (fresh) refreshFirstPage(); });
+  events.addEventListener("seq", seen);
   events.addEventListener("image", (e) => {
+    seen(e);
     let doc;
     try { doc = JSON.parse(e.data); } catch (err) { return; }
     // An unknown document is shown only if it is new (an upload): an old one changed by
@@ -524,6 +549,7 @@ function connectEvents() {
     refreshFacetsSoon();
   });
   events.addEventListener("deleted", (e) => {
+    seen(e);
     let id;
     try { id = JSON.parse(e.data).id; } catch (err) { return; }
     if (state.image === id) closeDetail();
@@ -534,11 +560,11 @@ function connectEvents() {
   events.addEventListener("error", () => {
     document.body.classList.add("offline");
     // The browser reconnects by itself (sending Last-Event-ID) unless the server refused the
-    // stream; then start a new one after a while and reload what was missed.
+    // stream (a restart's 503): then a new stream resumes from the last event seen.
     if (events && events.readyState === EventSource.CLOSED) {
       events = null;
       clearTimeout(eventsRetry);
-      eventsRetry = setTimeout(() => { if (!$("app").hidden) { connectEvents(); reset(); } }, 5000);
+      eventsRetry = setTimeout(() => { if (isSignedIn) connectEvents(); }, 5000);
     }
   });
 }
@@ -553,6 +579,21 @@ function disconnectEvents() {
   clearTimeout(eventsRetry);
   if (events) events.close();
   events = null;
+  lastSeq = null;
+}
+
+async function refreshFirstPage() {
+  const generation = state.generation;
+  try {
+    const page = await api(`/api/images?${query({ limit: String(LIMIT) })}`);
+    if (generation !== state.generation) return;
+    for (const doc of page.items) {
+      const known = state.docs.get(doc.id);
+      if (!known || JSON.stringify(known) !== JSON.stringify(doc)) upsert(doc);
+    }
+  } catch (e) {
+    /* the stream carries on; the next change shows */
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -714,14 +755,14 @@ function renderDetail(doc) {
   fact("Format", [o.format || o.content_type, o.width && o.height ? `${o.width} × ${o.height}` : ""].filter(Boolean).join(", "));
   const cam = o.camera;
   if (cam) {
-    fact("Camera", [cam.make, cam.model].filter(Boolean).join(" "));
+    fact("Camera", cameraName(doc));
     fact("Lens", cam.lens);
     fact("Taken", cam.taken_at);
     if (cam.gps) fact("Location", `${cam.gps.latitude.toFixed(5)}, ${cam.gps.longitude.toFixed(5)}`);
   }
-  fact("Created", fmtTime(doc.created_at));
+  fact("Uploaded", fmtTime(doc.created_at));
   const stages = doc.stages || {};
-  for (const [k, label] of [["uploaded", "Uploaded"], ["resized", "Resized"], ["tagged", "Tagged"], ["failed", "Failed"]]) {
+  for (const [k, label] of [["resized", "Resized"], ["tagged", "Tagged"], ["failed", "Failed"]]) {
     if (stages[k]) fact(label, fmtTime(stages[k]));
   }
   if (doc.model) fact("Model", `${doc.model.name} ${doc.model.version}`);
