@@ -342,6 +342,7 @@ async function loadMore() {
   state.loading = true;
   const generation = state.generation;
   $("more-text").textContent = "Loading…";
+  $("more-button").hidden = true;
   try {
     const page = await api(`/api/images?${query({ limit: String(LIMIT), cursor: state.cursor })}`);
     if (generation !== state.generation) return;
@@ -357,7 +358,8 @@ async function loadMore() {
   } finally {
     if (generation === state.generation) {
       state.loading = false;
-      $("more-text").textContent = state.done ? "" : "More…";
+      $("more-text").textContent = "";
+      $("more-button").hidden = state.done;
       renderEmpty();
       // The sentinel may still be near the view (a tall screen): keep filling.
       if (!state.done && nearEnd()) requestAnimationFrame(() => { if (nearEnd()) loadMore(); });
@@ -365,6 +367,7 @@ async function loadMore() {
   }
 }
 
+$("more-button").addEventListener("click", () => loadMore());
 const SCROLL_AHEAD = 800; // px below the view where the next page starts loading
 const nearEnd = () => !$("app").hidden && $("more").getBoundingClientRect().top < innerHeight + SCROLL_AHEAD;
 new IntersectionObserver((entries) => {
@@ -503,6 +506,9 @@ function renderActive() {
   if (chips.length > 1) chips.push(el("button", { type: "button", class: "link", onclick: () => setFilters({}) }, "Clear all"));
   active.replaceChildren(...chips);
 }
+
+// The title goes back to everything without leaving the page (uploads keep going).
+$("home").addEventListener("click", (e) => { e.preventDefault(); closeDetail({ push: false }); setFilters({}); });
 
 $("facets-toggle").addEventListener("click", (e) => {
   const open = document.body.classList.toggle("facets-open");
