@@ -189,12 +189,13 @@ try {
     model: await page.locator('#detail-info dt:text-is("Model") + dd').textContent().catch(() => null),
     download: await page.locator('#detail-info a:text-is("Download original")').getAttribute("href"),
   };
-  await page.screenshot({ path: path.join(outDir, "app-detail.png") });
 
   // An editor tag: added, kept over a reload and a reprocess.
   await page.fill("#editor-tag", EDITOR_TAG);
   await page.press("#editor-tag", "Enter");
   await page.locator(`#detail-info .tag.editor:has-text("${EDITOR_TAG}")`).waitFor({ timeout: T.short });
+  await page.evaluate(() => document.activeElement.blur());
+  await page.screenshot({ path: path.join(outDir, "app-detail.png") });
   // ←/→ move between images, Esc closes.
   await page.locator("#detail-close").focus();
   await page.keyboard.press("ArrowRight");
