@@ -861,6 +861,10 @@ function addFiles(files) {
 }
 
 function setState(job, s, text) {
+  // Lines at work first, finished ones last: what needs an eye stays at the top.
+  const list = $("upload-list");
+  if (s === "uploading" && job.state !== "uploading") list.prepend(job.line);
+  if (s === "uploaded") list.append(job.line);
   job.state = s;
   job.line.dataset.state = s;
   job.text.textContent = text || s;
