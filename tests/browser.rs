@@ -184,8 +184,8 @@ fn check(r: &Value) {
     // The editor tag outlives a reload and a reprocess, and is found in any case.
     assert_eq!(r["editor_tag_after_reload"], json!(["Frontpage ✕"]), "{r}");
     assert_eq!(
-        r["reprocess_left_done"], true,
-        "the reprocess showed on screen: {r}"
+        r["reprocess_tagged"]["later"], true,
+        "the reprocess tagged the picture again (a later stage time): {r}"
     );
     assert_eq!(
         r["editor_tag_after_reprocess"],

@@ -210,10 +210,20 @@ try {
   await page.goto(`${base}/?image=${pageId}`);
   await dialog.waitFor({ state: "visible", timeout: T.short });
   report.editor_tag_after_reload = await page.locator("#detail-info .tag.editor").allTextContents();
+  const taggedAt = (id) => page.evaluate(async (id) => (await (await fetch(`/api/images/${id}`)).json()).stages?.tagged || null, id);
+  const taggedBefore = await taggedAt(pageId);
   await page.click("#reprocess");
-  await page.waitForFunction(() => document.querySelector("#detail-info .status")?.classList.contains("done") === false, null, { timeout: T.short })
+  // The card may pass through "pending" faster than the stream reports it: the stage time
+  // is the proof that the picture was tagged again.
+  await page.waitForFunction(() => document.querySelector("#detail-info .status")?.classList.contains("done") === false, null, { timeout: 5_000 })
     .then(() => { report.reprocess_left_done = true; }, () => { report.reprocess_left_done = false; });
-  await page.waitForFunction(() => document.querySelector("#detail-info .status")?.classList.contains("done"), null, { timeout: T.long });
+  await page.waitForFunction(async ([id, before]) => {
+    const doc = await (await fetch(`/api/images/${id}`)).json();
+    return doc.status === "done" && doc.stages?.tagged && doc.stages.tagged !== before;
+  }, [pageId, taggedBefore], { timeout: T.long, polling: 250 });
+  await page.waitForFunction(() => document.querySelector("#detail-info .status")?.classList.contains("done"), null, { timeout: T.short });
+  const taggedAfter = await taggedAt(pageId);
+  report.reprocess_tagged = { before: taggedBefore, after: taggedAfter, later: Date.parse(taggedAfter) > Date.parse(taggedBefore) };
   report.editor_tag_after_reprocess = await page.locator("#detail-info .tag.editor").allTextContents();
   await page.keyboard.press("Escape");
   await dialog.waitFor({ state: "hidden", timeout: T.short });
