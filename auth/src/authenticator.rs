@@ -59,8 +59,10 @@ impl Authenticator {
         let Some(keys) = &self.keys else {
             return Ok(anonymous_admin());
         };
-        let presented = presented.ok_or(Denied::Unauthenticated)?;
-        let prefix = token::prefix_of(presented).ok_or(Denied::Unauthenticated)?;
+        let presented = presented
+            .filter(|p| !p.is_empty())
+            .ok_or(Denied::Unauthenticated)?;
+        let prefix = token::prefix_of(presented).ok_or(Denied::InvalidKey)?;
         let record = match self.cached(prefix) {
             Some(record) => record,
             None => {
@@ -76,7 +78,7 @@ impl Authenticator {
             Some(key) if key.is_active() && token::matches(presented, &key.hash) => {
                 Ok(Principal::from_key(&key))
             }
-            _ => Err(Denied::Unauthenticated),
+            _ => Err(Denied::InvalidKey),
         }
     }
 

@@ -51,8 +51,11 @@ impl Principal {
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Denied {
-    /// No key, or one that is unknown, malformed or revoked: 401.
+    /// No key: 401.
     Unauthenticated,
+    /// A key that is unknown, malformed or revoked: 401, saying so (a person who pasted a key
+    /// wants to know it is the key that is wrong).
+    InvalidKey,
     /// A valid key whose role is below the one needed: 403.
     Forbidden(Role),
     /// The key database did not answer: 503.
@@ -65,6 +68,10 @@ impl IntoResponse for Denied {
             Denied::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 "an API key is required (Authorization: Bearer KEY)".to_owned(),
+            ),
+            Denied::InvalidKey => (
+                StatusCode::UNAUTHORIZED,
+                "this API key is not valid: unknown, revoked or mistyped".to_owned(),
             ),
             Denied::Forbidden(role) => {
                 (StatusCode::FORBIDDEN, format!("this needs the {role} role"))

@@ -61,10 +61,17 @@ async fn wrong_missing_and_malformed_keys_are_refused() {
     let auth = Authenticator::new(keys);
     let mut wrong = key.clone();
     wrong.replace_range(key.len() - 4.., "AAAA");
-    for presented in [None, Some(""), Some("imgpipe"), Some(wrong.as_str())] {
+    for presented in [None, Some("")] {
         assert_eq!(
             auth.check(presented).await,
             Err(Denied::Unauthenticated),
+            "{presented:?}"
+        );
+    }
+    for presented in [Some("imgpipe"), Some(wrong.as_str())] {
+        assert_eq!(
+            auth.check(presented).await,
+            Err(Denied::InvalidKey),
             "{presented:?}"
         );
     }
@@ -86,7 +93,7 @@ async fn a_revoked_key_stops_working_within_the_cache_lifetime() {
     tokio::time::sleep(CACHE_TTL + Duration::from_millis(200)).await;
     assert_eq!(
         other_process.check(Some(&key)).await,
-        Err(Denied::Unauthenticated)
+        Err(Denied::InvalidKey)
     );
     let again = keys
         .revoke_key(&record.id, chrono::Utc::now())

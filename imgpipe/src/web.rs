@@ -22,6 +22,9 @@ const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
 const STYLE: &str = include_str!("page/app.css");
 
+/// The page's ES modules (`/ui/{name}`), which `app.js` imports.
+const MODULES: &[(&str, &str)] = &[];
+
 /// For working on the page: serve its files from this directory instead of the binary, so an
 /// edit shows on reload without a rebuild.
 const PAGE_DIR_ENV: &str = "IMGPIPE_PAGE_DIR";
@@ -68,6 +71,7 @@ pub fn router(
             .route("/", get(index).head(index))
             .route("/app.js", get(script))
             .route("/app.css", get(style))
+            .route("/ui/{name}", get(module))
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }));
     }
     let mut app = app.with_state(state);
@@ -146,6 +150,38 @@ async fn style() -> Response {
         (header::CACHE_CONTROL, "no-cache"),
     ];
     (headers, page_file("app.css", STYLE)).into_response()
+}
+
+/// One of the page's modules: built in, or from [`PAGE_DIR_ENV`] when set (any `*.js` there, so
+/// a new module works before it is listed in [`MODULES`]).
+async fn module(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let plain = name.ends_with(".js")
+        && name
+            .trim_end_matches(".js")
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let built_in = MODULES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, body)| *body);
+    let body = match (plain, std::env::var_os(PAGE_DIR_ENV), built_in) {
+        (false, _, _) => None,
+        (true, Some(dir), _) => {
+            std::fs::read_to_string(std::path::Path::new(&dir).join(&name)).ok()
+        }
+        (true, None, Some(body)) => Some(body.to_owned()),
+        (true, None, None) => None,
+    };
+    match body {
+        Some(body) => {
+            let headers = [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ];
+            (headers, body).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// Every answer under `/api/` is JSON: an unknown route (never the S3 endpoint's XML), a

@@ -16,12 +16,15 @@ pub enum RenderError {
     Unsupported(String),
     /// The header declares more pixels than `max_pixels`; refused before decoding.
     #[error(
-        "image is {width}x{height} = {pixels} pixels, over the {limit} pixel limit",
-        pixels = u64::from(*width) * u64::from(*height)
+        "the image is too large: {width}x{height} is {mp} megapixels, over the limit of {limit_mp} \
+         ({pixels} pixels, over the {limit} pixel limit)",
+        pixels = u64::from(*width) * u64::from(*height),
+        mp = u64::from(*width) * u64::from(*height) / 1_000_000,
+        limit_mp = limit / 1_000_000
     )]
     TooManyPixels { width: u32, height: u32, limit: u64 },
     /// The header declares a side longer than any format we render can hold.
-    #[error("image is wider or taller than the {limit} pixel side limit")]
+    #[error("the image is too large: wider or taller than the {limit} pixel side limit")]
     TooWide { limit: u32 },
     /// Decoding would need more memory than the limit allows (e.g. a 32-bit float TIFF).
     #[error("decoding the image would need more than {limit} bytes of memory")]
