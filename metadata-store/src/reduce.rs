@@ -105,11 +105,9 @@ pub fn reduce(current: Option<&ImageDocument>, change: &DocChange) -> Outcome {
             if matches!(result, DocChange::Failed(_)) && doc.status == Status::Done {
                 return Outcome::Ignored(Ignored::FailureAfterSuccess);
             }
-            // A retry of a message whose image is settled (a duplicate delivery) changes
-            // nothing anyone waits for.
-            if matches!(result, DocChange::Retrying(..))
-                && matches!(doc.status, Status::Done | Status::Failed)
-            {
+            // A retry of a message whose image is done (a duplicate delivery) changes nothing
+            // anyone waits for. A failed image's retry is news: its dead letter was replayed.
+            if matches!(result, DocChange::Retrying(..)) && doc.status == Status::Done {
                 return Outcome::Unchanged;
             }
             apply_result(doc, result)
@@ -368,6 +366,49 @@ mod tests {
         let stored = crate::api::with_links(*doc);
         assert!(stored.links.is_some());
         assert_eq!(reduce(Some(&stored), &change), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn a_retry_shows_until_the_stage_answers_also_after_a_replay() {
+        use imgpipe_contract::event::StageRetrying;
+        let retry = |attempt| {
+            DocChange::Retrying(
+                StageRetrying {
+                    image_id: "img".to_owned(),
+                    stage: "resizer".to_owned(),
+                    reason: "the file is cut off or damaged: no end-of-image marker".to_owned(),
+                    attempt,
+                },
+                Some("e1".to_owned()),
+            )
+        };
+        let Outcome::Write(waiting) = reduce(Some(&uploaded_doc()), &retry(1)) else {
+            panic!("a retry is shown");
+        };
+        assert_eq!(waiting.status, Status::Pending);
+        assert_eq!(waiting.retrying.as_ref().map(|r| r.attempt), Some(1));
+        let gave_up = DocChange::Failed(crate::change::Failure {
+            event: imgpipe_contract::event::StageFailed {
+                image_id: "img".to_owned(),
+                stage: "resizer".to_owned(),
+                reason: "the file is cut off or damaged: no end-of-image marker".to_owned(),
+                attempts: 3,
+            },
+            source_etag: Some("e1".to_owned()),
+        });
+        let Outcome::Write(failed) = reduce(Some(&waiting), &gave_up) else {
+            panic!("the failure is written");
+        };
+        assert_eq!((failed.status, failed.retrying.clone()), (Status::Failed, None));
+        // Its dead letter replayed: the failed image shows the new attempt.
+        let Outcome::Write(replayed) = reduce(Some(&failed), &retry(1)) else {
+            panic!("a replay's retry is shown");
+        };
+        assert!(replayed.retrying.is_some());
+        let mut done = replayed.clone();
+        done.status = Status::Done;
+        done.retrying = None;
+        assert_eq!(reduce(Some(&done), &retry(2)), Outcome::Unchanged);
     }
 
     #[test]
