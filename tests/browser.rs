@@ -8,8 +8,9 @@
 //! found by search and `?tag=` in any case; deletes a photo (gone from both pages, its thumbnail
 //! answers 404); reloads with every thumbnail from the browser cache; and at 360 px wide has no
 //! horizontal scroll and keeps the grid above the upload panel. Nothing may be logged as a
-//! console error (Content-Security-Policy violations are). Screenshots go to `target/` and, for
-//! the README, to `docs/screenshot-grid.png` and `docs/screenshot-detail.png`.
+//! console error (Content-Security-Policy violations are). Screenshots go to `target/`; with
+//! `IMGPIPE_SCREENSHOTS_TO_DOCS=1` in the environment also, for the README, to
+//! `docs/screenshot-grid.png` and `docs/screenshot-detail.png`.
 
 mod common;
 

@@ -11,8 +11,10 @@
 //
 // Usage: node tests/browser/app.mjs BASE_URL KEY PHOTO_DIR OUT_DIR [DOCS_DIR]
 //   PHOTO_DIR holds chelsea.jpg, page.png (text "histogram") and china_gps.jpg (camera EXIF);
-//   OUT_DIR gets app-grid.png, app-detail.png, app-phone.png; DOCS_DIR (optional) gets
-//   screenshot-grid.png and screenshot-detail.png.
+//   OUT_DIR gets app-grid.png, app-detail.png, app-phone.png on every run.
+//   IMGPIPE_SCREENSHOTS_TO_DOCS=1 (environment) also copies the grid and detail shots to DOCS_DIR
+//   as screenshot-grid.png and screenshot-detail.png, the README's pictures. Without it DOCS_DIR
+//   is left alone, so a test run does not rewrite tracked files; set it only to refresh them.
 import { chromium } from "playwright-core";
 import path from "node:path";
 import fs from "node:fs";
@@ -196,11 +198,13 @@ try {
   await page.locator(`#detail-info .tag.editor:has-text("${EDITOR_TAG}")`).waitFor({ timeout: T.short });
   await page.evaluate(() => document.activeElement.blur());
   await page.screenshot({ path: path.join(outDir, "app-detail.png") });
-  // ←/→ move between images, Esc closes.
+  // ←/→ move between images, Esc closes. The three uploads race, so the page may be the last
+  // card: then step left and back.
+  const [there, back] = (await page.locator("#detail-next").isDisabled()) ? ["ArrowLeft", "ArrowRight"] : ["ArrowRight", "ArrowLeft"];
   await page.locator("#detail-close").focus();
-  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press(there);
   await page.waitForFunction((id) => new URL(location.href).searchParams.get("image") !== id, pageId, { timeout: T.short });
-  await page.keyboard.press("ArrowLeft");
+  await page.keyboard.press(back);
   await page.waitForFunction((id) => new URL(location.href).searchParams.get("image") === id, pageId, { timeout: T.short });
   report.arrows = true;
   await page.keyboard.press("Escape");
@@ -295,7 +299,7 @@ try {
   report.phone.detail_scroll_width = await page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.getElementById("detail").scrollWidth));
   step("phone");
 
-  if (docsDir) {
+  if (docsDir && process.env.IMGPIPE_SCREENSHOTS_TO_DOCS === "1") {
     fs.mkdirSync(docsDir, { recursive: true });
     fs.copyFileSync(path.join(outDir, "app-grid.png"), path.join(docsDir, "screenshot-grid.png"));
     fs.copyFileSync(path.join(outDir, "app-detail.png"), path.join(docsDir, "screenshot-detail.png"));
