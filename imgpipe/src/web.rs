@@ -23,7 +23,19 @@ const SCRIPT: &str = include_str!("page/app.js");
 const STYLE: &str = include_str!("page/app.css");
 
 /// The page's ES modules (`/ui/{name}`), which `app.js` imports.
-const MODULES: &[(&str, &str)] = &[];
+const MODULES: &[(&str, &str)] = &[
+    ("api.js", include_str!("page/api.js")),
+    ("detail.js", include_str!("page/detail.js")),
+    ("doc.js", include_str!("page/doc.js")),
+    ("dom.js", include_str!("page/dom.js")),
+    ("facets.js", include_str!("page/facets.js")),
+    ("filters.js", include_str!("page/filters.js")),
+    ("grid.js", include_str!("page/grid.js")),
+    ("live.js", include_str!("page/live.js")),
+    ("state.js", include_str!("page/state.js")),
+    ("thumbhash.js", include_str!("page/thumbhash.js")),
+    ("uploads.js", include_str!("page/uploads.js")),
+];
 
 /// For working on the page: serve its files from this directory instead of the binary, so an
 /// edit shows on reload without a rebuild.

@@ -399,7 +399,10 @@ mod tests {
         let Outcome::Write(failed) = reduce(Some(&waiting), &gave_up) else {
             panic!("the failure is written");
         };
-        assert_eq!((failed.status, failed.retrying.clone()), (Status::Failed, None));
+        assert_eq!(
+            (failed.status, failed.retrying.clone()),
+            (Status::Failed, None)
+        );
         // Its dead letter replayed: the failed image shows the new attempt.
         let Outcome::Write(replayed) = reduce(Some(&failed), &retry(1)) else {
             panic!("a replay's retry is shown");

@@ -17,10 +17,23 @@ pub(crate) struct Filter {
 
 impl Filter {
     pub(crate) fn of(query: &ListQuery) -> Result<Filter, DbError> {
-        let tenants = serde_json::to_string(&query.tenants)
-            .map_err(|e| DbError::InvalidQuery(e.to_string()))?;
-        let mut conditions = vec!["i.tenant IN (SELECT value FROM json_each(?))".to_owned()];
-        let mut args = vec![Arg::Text(Some(tenants))];
+        // One tenant (nearly every caller) as an equality, so the newest-first index of that
+        // tenant serves the order and a page reads its rows only: with an IN list SQLite sorts
+        // every row of the tenants (a third of a second over 100,000 documents).
+        let (mut conditions, mut args) = match query.tenants.as_slice() {
+            [tenant] => (
+                vec!["i.tenant = ?".to_owned()],
+                vec![Arg::Text(Some(tenant.clone()))],
+            ),
+            tenants => {
+                let json = serde_json::to_string(tenants)
+                    .map_err(|e| DbError::InvalidQuery(e.to_string()))?;
+                (
+                    vec!["i.tenant IN (SELECT value FROM json_each(?))".to_owned()],
+                    vec![Arg::Text(Some(json))],
+                )
+            }
+        };
         if let Some(key) = &query.uploaded_by {
             conditions.push("i.id IN (SELECT u.image_id FROM uploads u WHERE u.key_id = ?)".into());
             args.push(Arg::Text(Some(key.clone())));
