@@ -280,7 +280,7 @@ try {
 
   // A phone: no horizontal scroll, the grid above the upload panel, a clear refusal.
   await page.setViewportSize({ width: 360, height: 740 });
-  await page.setInputFiles("#files", path.join(photoDir, "hopper.bmp"));
+  await page.setInputFiles("#files", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a picture\n") });
   await page.locator("#uploads").waitFor({ state: "visible", timeout: T.short });
   report.phone = await page.evaluate(() => {
     const first = document.querySelector("article.card").getBoundingClientRect();

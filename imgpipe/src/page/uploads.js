@@ -4,10 +4,11 @@ import { $, el, fmtSize } from "/ui/dom.js";
 import { showSignIn } from "/ui/api.js";
 
 const MAX_BYTES = 50 * 1024 * 1024;
-const TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/heic", "image/heif", "image/avif"];
+// The server's default `upload.allowed_types`; the server has the last word either way.
+const TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp", "image/heic", "image/heif", "image/avif"];
 const TYPES_BY_EXTENSION = {
   jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", gif: "image/gif",
-  tif: "image/tiff", tiff: "image/tiff", heic: "image/heic", heif: "image/heif", avif: "image/avif",
+  tif: "image/tiff", tiff: "image/tiff", bmp: "image/bmp", heic: "image/heic", heif: "image/heif", avif: "image/avif",
 };
 
 const jobs = [];
@@ -21,7 +22,7 @@ function contentType(file) {
 
 function check(file) {
   const type = contentType(file);
-  if (!TYPES.includes(type)) return "not a supported type: JPEG, PNG, WebP, GIF, TIFF, HEIC/HEIF or AVIF only";
+  if (!TYPES.includes(type)) return "not a supported type: JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF or AVIF only";
   if (file.size > MAX_BYTES) return `too large (${fmtSize(file.size)}; the limit is ${MAX_BYTES / 1048576} MB)`;
   if (file.size === 0) return "empty file";
   return null;
