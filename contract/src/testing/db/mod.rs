@@ -103,6 +103,7 @@ macro_rules! db_conformance {
                 editor_tags_are_found_like_the_models_in_any_case,
                 facets_count_each_value_without_their_own_filter,
                 the_feed_lists_writes_and_deletions_in_order,
+                pages_over_several_tenants_merge_newest_first,
             ]
         );
     };

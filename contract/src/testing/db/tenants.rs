@@ -144,3 +144,43 @@ pub async fn an_uploader_finds_its_own_uploads<F: Fixture<Handle = Arc<dyn Metad
         None
     );
 }
+
+/// A caller of several tenants pages through their images merged, newest first, neither
+/// skipping nor repeating one.
+pub async fn pages_over_several_tenants_merge_newest_first<
+    F: Fixture<Handle = Arc<dyn MetadataDb>>,
+>(
+    fixture: &F,
+) {
+    let store = fixture.open().await;
+    let prefix = unique_prefix();
+    let tenants = vec![format!("a{prefix}"), format!("b{prefix}")];
+    let mut expected = Vec::new();
+    for n in 0..9u32 {
+        let mut d = doc(&format!("{prefix}-{n}"), n, Status::Done, &["tabby"]);
+        d.tenant = tenants[(n % 2) as usize].clone();
+        expected.push(d.id.clone());
+        put(store.as_ref(), d).await;
+    }
+    expected.reverse();
+    let mut walked = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list(&ListQuery {
+                tenants: tenants.clone(),
+                limit: 2,
+                cursor: cursor.clone(),
+                tag: Some("TABBY".to_owned()),
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        walked.extend(page.items.into_iter().map(|d| d.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(crate::db::Cursor::decode(&c).expect("cursor")),
+            None => break,
+        }
+    }
+    assert_eq!(walked, expected);
+}
