@@ -18,7 +18,7 @@ use imgpipe_contract::db::{
     Page, TagCount, Usage,
 };
 
-use crate::filter::{Arg, Filter, bind_all};
+use crate::filter::{bind_all, page_sql};
 
 /// Change-feed entries kept: a browser that was away for longer reloads instead of catching up.
 const FEED_KEEP: i64 = 100_000;
@@ -439,53 +439,6 @@ impl MetadataDb for SqliteDb {
             .map_err(unavailable)?;
         Ok(())
     }
-}
-
-/// The SELECT of one page (`limit` + 1 rows, to know whether there is more) and its arguments.
-/// Several tenants are read one index scan each and merged: an `IN` list of tenants would make
-/// SQLite sort every row of them for each page.
-fn page_sql(query: &ListQuery, limit: u32) -> Result<(String, Vec<Arg>), DbError> {
-    let one_tenant = |query: &ListQuery, args: &mut Vec<Arg>| -> Result<String, DbError> {
-        let filter = Filter::of(query)?;
-        args.extend(filter.args);
-        let after = match &query.cursor {
-            Some(c) => {
-                args.push(Arg::Int(Some(c.created_at_ms)));
-                args.push(Arg::Int(Some(c.created_at_ms)));
-                args.push(Arg::Text(Some(c.id.clone())));
-                " AND (i.created_at < ? OR (i.created_at = ? AND i.id < ?))"
-            }
-            None => "",
-        };
-        args.push(Arg::Int(Some(i64::from(limit) + 1)));
-        Ok(format!(
-            "SELECT i.id, i.created_at, i.doc FROM images i WHERE {}{after} \
-             ORDER BY i.created_at DESC, i.id DESC LIMIT ?",
-            filter.sql
-        ))
-    };
-    let mut args = Vec::new();
-    if query.tenants.len() < 2 {
-        let sql = one_tenant(query, &mut args)?;
-        return Ok((sql, args));
-    }
-    let mut scans = Vec::with_capacity(query.tenants.len());
-    for tenant in &query.tenants {
-        let alone = ListQuery {
-            tenants: vec![tenant.clone()],
-            ..query.clone()
-        };
-        scans.push(format!(
-            "SELECT * FROM ({})",
-            one_tenant(&alone, &mut args)?
-        ));
-    }
-    args.push(Arg::Int(Some(i64::from(limit) + 1)));
-    let sql = format!(
-        "SELECT id, created_at, doc FROM ({}) ORDER BY created_at DESC, id DESC LIMIT ?",
-        scans.join(" UNION ALL ")
-    );
-    Ok((sql, args))
 }
 
 /// Ends a transaction that wrote nothing. Its answer stands even if the ROLLBACK fails: the
