@@ -275,7 +275,14 @@ try {
   await waitCount(page, 2);
   await page.waitForFunction(() => [...document.querySelectorAll("article.card .thumb img")].every((i) => i.complete && i.naturalWidth > 0), null, { timeout: T.short });
   const list = [...requests.values()];
-  report.reload_thumbs = { requested: list.length, from_cache: list.filter((r) => r.cached).length };
+  // Blink may serve an image from its memory cache without any network event: a thumbnail on
+  // the page that no request fetched from the server came from the cache too.
+  report.reload_thumbs = {
+    shown: await page.evaluate(() => document.querySelectorAll("article.card .thumb img").length),
+    requested: list.length,
+    from_cache: list.filter((r) => r.cached).length,
+    fetched: list.filter((r) => !r.cached).length,
+  };
   step("cache");
 
   // A phone: no horizontal scroll, the grid above the upload panel, a clear refusal.
